@@ -1,0 +1,3 @@
+"""tidings: a self-hosted realtime messaging server speaking the Pusher Channels protocol."""
+
+__version__ = "0.1.0"

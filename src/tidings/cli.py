@@ -1,0 +1,89 @@
+"""``tidings serve`` (and, from the demo package, ``tidings demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from tidings import __version__, config
+from tidings.server.context import Context
+
+
+def run_async(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed: it speeds up the HTTP API and socket I/O."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
+def load_config(args: argparse.Namespace) -> config.Config:
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port")
+        if getattr(args, name, None) is not None
+    }
+    return config.load(args.config, os.environ, overrides)
+
+
+def banner(cfg: config.Config) -> Callable[[Context], None]:
+    def show(ctx: Context) -> None:
+        server = cfg.server
+        print(f"tidings {__version__} listening on http://{server.host}:{server.port}", flush=True)
+        for app in cfg.apps:
+            line = f"  app id={app.id} key={app.key}"
+            if cfg.dev_app:
+                line += f" secret={app.secret}  (built-in development app)"
+            print(line, flush=True)
+
+    return show
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from tidings.server.runner import serve
+
+    cfg = load_config(args)
+    run_async(serve(cfg, on_ready=banner(cfg)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tidings {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("TIDINGS_LOG_LEVEL", "WARNING"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 6001)")
+    serve.add_argument("--config", help="TOML file with [server] settings and [[apps]]")
+    serve.set_defaults(func=serve_command)
+    try:
+        from tidings_demo.cli import add_demo_command  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        add_demo_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        result: int = args.func(args)
+    except config.ConfigError as error:
+        print(f"tidings: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return result

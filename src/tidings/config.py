@@ -1,0 +1,228 @@
+"""Configuration: server settings and apps, from a TOML file, the environment and CLI flags.
+
+Anything wrong is refused up front with a ``ConfigError`` that names the field and says how to
+fix it; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tidings.apps.app import App, WebhookTarget
+
+# The documented local development app: used only when no app is configured at all.
+DEV_APP_ID = "1000"
+DEV_APP_KEY = "tidings-dev-key"
+DEV_APP_SECRET = "tidings-dev-secret"
+
+WEBHOOK_EVENT_TYPES = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+    "subscription_count",
+)
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who has to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 6001
+    # Seconds of inbound silence before we ping; advertised to clients as activity_timeout.
+    activity_timeout: int = 120
+    pong_timeout: float = 30.0
+    # Whole-process capacity: beyond it new sockets get 4100 (pusher-js retries after a pause).
+    max_connections: int = -1
+    # Per-connection bound on bytes queued in the kernel and transport; a slow consumer past it
+    # is closed with 4100 instead of growing our memory.
+    send_buffer_limit: int = 1024 * 1024
+    max_frame_bytes: int = 256 * 1024
+    shutdown_grace: float = 3.0
+    data_dir: str = "./data"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    apps: tuple[App, ...] = ()
+    dev_app: bool = False
+
+
+_APP_TYPES = typing.get_type_hints(App)
+_SERVER_TYPES = typing.get_type_hints(ServerSettings)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(where: str, name: str, kind: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or say what is wrong."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{where}: '{name}' must be true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: '{name}' must be a number, got {value!r}")
+        try:
+            number = kind(value) if kind is float else _to_int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: '{name}' must be a number, got {value!r}") from None
+        if number < 0 and number != -1:
+            raise ConfigError(f"{where}: '{name}' must be >= 0 (or -1 for unlimited)")
+        return number
+    if kind is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{where}: '{name}' must be a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{where}: '{name}' cannot be set here")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def _webhooks(where: str, value: Any) -> tuple[WebhookTarget, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: 'webhooks' must be a list of tables with a 'url'")
+    targets = []
+    for index, item in enumerate(value):
+        at = f"{where}.webhooks[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: each webhook must be a table with a 'url'")
+        unknown = set(item) - {"url", "event_types", "filter", "headers"}
+        if unknown:
+            raise ConfigError(f"{at}: unknown setting(s) {', '.join(sorted(unknown))}")
+        url = item.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{at}: 'url' must be an http:// or https:// URL, got {url!r}")
+        types = item.get("event_types", list(WEBHOOK_EVENT_TYPES))
+        if not isinstance(types, list) or any(t not in WEBHOOK_EVENT_TYPES for t in types):
+            raise ConfigError(
+                f"{at}: 'event_types' must list some of {', '.join(WEBHOOK_EVENT_TYPES)}"
+            )
+        flt = item.get("filter", {})
+        prefix = flt.get("channel_name_starts_with", "") if isinstance(flt, dict) else None
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{at}: 'filter' takes channel_name_starts_with = \"prefix\"")
+        headers = item.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ConfigError(f"{at}: 'headers' must be a table of strings")
+        targets.append(WebhookTarget(url, tuple(types), prefix, tuple(sorted(headers.items()))))
+    return tuple(targets)
+
+
+def build_app(where: str, values: Mapping[str, Any]) -> App:
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "webhooks":
+            kwargs[name] = _webhooks(where, value)
+        elif name in _APP_TYPES:
+            kwargs[name] = _coerce(where, name, _APP_TYPES[name], value)
+        else:
+            known = ", ".join(sorted(_APP_TYPES))
+            raise ConfigError(f"{where}: unknown app setting '{name}' (known: {known})")
+    for required in ("id", "key", "secret"):
+        if not kwargs.get(required):
+            raise ConfigError(f"{where}: '{required}' is required")
+    return App(**kwargs)
+
+
+def _server(where: str, values: Mapping[str, Any], base: ServerSettings) -> ServerSettings:
+    changes = {}
+    for name, value in values.items():
+        if name not in _SERVER_TYPES:
+            known = ", ".join(sorted(_SERVER_TYPES))
+            raise ConfigError(f"{where}: unknown server setting '{name}' (known: {known})")
+        changes[name] = _coerce(where, name, _SERVER_TYPES[name], value)
+    return dataclasses.replace(base, **changes)
+
+
+def _env_app(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The default app from TIDINGS_APP_* (or the seed's PUSHER_* names), if any is set."""
+    values: dict[str, Any] = {}
+    aliases = {"id": "PUSHER_APP_ID", "key": "PUSHER_KEY", "secret": "PUSHER_SECRET"}
+    for name, alias in aliases.items():
+        value = env.get(f"TIDINGS_APP_{name.upper()}") or env.get(alias)
+        if value:
+            values[name] = value
+    for name in _APP_TYPES:
+        variable = f"TIDINGS_APP_{name.upper()}"
+        if name not in aliases and name != "webhooks" and variable in env:
+            values[name] = env[variable]
+    if env.get("TIDINGS_APP_WEBHOOK_URL"):
+        values["webhooks"] = [{"url": env["TIDINGS_APP_WEBHOOK_URL"]}]
+    return values or None
+
+
+def load(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the config file (if any), then the environment, then CLI overrides."""
+    env = env if env is not None else {}
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            document = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file; pass --config with a TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    unknown = set(document) - {"server", "apps"}
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(sorted(unknown))}; use [server] and [[apps]]"
+        )
+
+    server = _server(f"{path} [server]", document.get("server", {}), ServerSettings())
+    env_server = {
+        name: env[f"TIDINGS_{name.upper()}"]
+        for name in _SERVER_TYPES
+        if f"TIDINGS_{name.upper()}" in env
+    }
+    server = _server("environment", env_server, server)
+    server = _server("command line", dict(overrides or {}), server)
+
+    raw_apps = document.get("apps", [])
+    if not isinstance(raw_apps, list):
+        raise ConfigError(f"{path}: 'apps' must be an array of tables: [[apps]]")
+    apps = [build_app(f"{path} [[apps]] #{i + 1}", values) for i, values in enumerate(raw_apps)]
+    env_values = _env_app(env)
+    dev_app = False
+    if env_values is not None:
+        env_values.setdefault("id", DEV_APP_ID if not apps else "")
+        if "key" not in env_values or "secret" not in env_values:
+            raise ConfigError(
+                "environment: set both TIDINGS_APP_KEY and TIDINGS_APP_SECRET "
+                "(or PUSHER_KEY and PUSHER_SECRET) for the default app"
+            )
+        apps.append(build_app("environment (TIDINGS_APP_*)", env_values))
+    if not apps:
+        apps.append(App(id=DEV_APP_ID, key=DEV_APP_KEY, secret=DEV_APP_SECRET))
+        dev_app = True
+
+    for attribute in ("id", "key"):
+        seen: set[str] = set()
+        for app in apps:
+            value = getattr(app, attribute)
+            if value in seen:
+                raise ConfigError(f"two apps have the same {attribute} {value!r}; make it unique")
+            seen.add(value)
+    return Config(server=server, apps=tuple(apps), dev_app=dev_app)

@@ -1,0 +1,113 @@
+"""The adapter interface: the state a cluster of tidings nodes shares.
+
+Each driver keeps its node's own sockets and writes to them synchronously (frame once, same
+bytes to every socket); what it shares with other nodes is the driver's business.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tidings.apps import App
+from tidings.events import EventBus
+from tidings.protocol.presence import Member
+
+
+class Subscriber(Protocol):
+    """A live connection as the hub sees it."""
+
+    socket_id: str
+    app: App
+
+    def send(self, frame: bytes) -> None:
+        """Write an already framed WebSocket message; never blocks, never awaits."""
+
+    def terminate(self, code: int, message: str) -> None:
+        """Send ``pusher:error`` with ``code`` and close the socket with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    subscription_count: int
+    members: dict[str, Any] | None  # presence: user_id -> user_info, including the joiner
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    subscription_count: int
+    user_count: int | None  # presence channels only
+
+
+class Adapter(ABC):
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect to shared state, if the driver has any."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release shared state, if the driver has any."""
+
+    @abstractmethod
+    async def add_connection(self, conn: Subscriber) -> bool:
+        """Count a new connection; False when the app is at ``max_connections``."""
+
+    @abstractmethod
+    async def remove_connection(
+        self, conn: Subscriber, subscriptions: dict[str, Member | None], user_id: str | None
+    ) -> None:
+        """Forget a closed connection: its subscriptions, presence, sign-in and count."""
+
+    @abstractmethod
+    async def subscribe(self, conn: Subscriber, channel: str, member: Member | None) -> Joined:
+        """Add ``conn`` to ``channel``; raises SubscriptionError when a limit refuses it."""
+
+    @abstractmethod
+    async def unsubscribe(self, conn: Subscriber, channel: str, member: Member | None) -> int:
+        """Remove ``conn`` from ``channel``; returns the remaining subscription count."""
+
+    @abstractmethod
+    async def publish(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
+    ) -> None:
+        """Deliver an encoded message to every subscriber of ``channel``, cluster-wide."""
+
+    @abstractmethod
+    async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
+        """Deliver an encoded message to every connection signed in as ``user_id``."""
+
+    @abstractmethod
+    async def sign_in(
+        self, conn: Subscriber, user_id: str, watchlist: tuple[str, ...]
+    ) -> dict[str, bool]:
+        """Record a signed-in connection; returns online status of each watched user."""
+
+    @abstractmethod
+    async def terminate_user(self, app_id: str, user_id: str) -> None:
+        """Close every connection signed in as ``user_id``."""
+
+    @abstractmethod
+    async def channels(self, app_id: str) -> dict[str, ChannelStats]:
+        """Every occupied channel of the app."""
+
+    @abstractmethod
+    async def channel(self, app_id: str, channel: str) -> ChannelStats:
+        """One channel's counts (zero when unoccupied)."""
+
+    @abstractmethod
+    async def members(self, app_id: str, channel: str) -> dict[str, Any]:
+        """A presence channel's distinct users: user_id -> user_info."""
+
+    @abstractmethod
+    async def cache_get(self, app_id: str, channel: str) -> tuple[bytes, float] | None:
+        """The cached last event of a cache channel and its seconds to live."""
+
+    @abstractmethod
+    async def cache_set(self, app_id: str, channel: str, payload: bytes, ttl: float) -> None:
+        """Remember the last event of a cache channel for ``ttl`` seconds."""
+
+    @abstractmethod
+    def connection_count(self) -> int:
+        """Connections held by this node."""

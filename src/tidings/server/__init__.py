@@ -1,0 +1,1 @@
+"""The aiohttp shell: one port serves the WebSocket endpoint and the signed HTTP API."""

@@ -1,0 +1,112 @@
+"""What every API endpoint shares: app lookup, signature check, rate limits, JSON errors."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+from aiohttp import web
+
+from tidings.apps import App
+from tidings.protocol.errors import ApiError
+from tidings.protocol.signatures import verify_api_request
+from tidings.server.context import Context
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    app: App
+    params: dict[str, str]
+    body: bytes
+    match: dict[str, str]
+
+    def json(self) -> dict[str, Any]:
+        try:
+            value = orjson.loads(self.body or b"{}")
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "The request body is not valid JSON") from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "The request body must be a JSON object")
+        return value
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(error: ApiError) -> web.Response:
+    return json_response(
+        {"error": error.message, "code": error.status}, error.status, error.headers or None
+    )
+
+
+class Endpoint(ABC):
+    method: ClassVar[str]
+    paths: ClassVar[tuple[str, ...]]
+    reads: ClassVar[bool] = False  # counts against max_read_req_per_sec
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    async def handle(self, request: ApiRequest) -> Any:
+        """Return the JSON body of a 200 response, or raise ApiError."""
+
+    def find_app(self, request: web.Request) -> App:
+        app_id = request.match_info.get("app_id")
+        if app_id is not None:
+            app = self.ctx.apps.by_id(app_id)
+            if app is None:
+                raise ApiError(404, f"The app {app_id} could not be found.")
+            return app
+        # pusher-http-python posts terminate_connections without /apps/{id}: use auth_key.
+        app = self.ctx.apps.by_key(request.query.get("auth_key", ""))
+        if app is None:
+            raise ApiError(401, "Unknown auth_key")
+        return app
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        try:
+            app = self.find_app(request)
+            if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+                raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes")
+            body = await request.read()
+            verify_api_request(
+                key=app.key,
+                secret=app.secret,
+                method=request.method,
+                path=request.raw_path.split("?", 1)[0],
+                params=list(request.query.items()),
+                body=body,
+                now=time.time(),
+            )
+            if not app.enabled:
+                raise ApiError(403, "The app is disabled")
+            if self.reads and app.max_read_req_per_sec >= 0:
+                await self.limit(app, "read", 1, app.max_read_req_per_sec)
+            api_request = ApiRequest(app, dict(request.query), body, dict(request.match_info))
+            return json_response(await self.handle(api_request))
+        except ApiError as error:
+            return error_response(error)
+
+    async def limit(self, app: App, bucket: str, points: int, per_second: int) -> None:
+        decision = await self.ctx.rate_limiter.consume(f"{app.id}:{bucket}", points, per_second)
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                f"Too many requests: the limit is {per_second} {bucket} points per second",
+                {
+                    "X-RateLimit-Limit": str(decision.limit),
+                    "X-RateLimit-Remaining": str(decision.remaining),
+                    "Retry-After": str(max(1, round(decision.retry_after))),
+                },
+            )

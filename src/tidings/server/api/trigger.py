@@ -1,0 +1,121 @@
+"""Validating and publishing triggered events, shared by ``events`` and ``batch_events``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tidings.apps import App
+from tidings.protocol import messages
+from tidings.protocol.channels import (
+    SERVER_TO_USER_PREFIX,
+    Kind,
+    channel_name_problem,
+    channel_type,
+    is_socket_id,
+)
+from tidings.protocol.errors import ApiError
+from tidings.server.context import Context
+
+INFO_ATTRIBUTES = {"user_count", "subscription_count"}
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    name: str
+    channels: tuple[str, ...]
+    data: str
+    socket_id: str | None
+    info: tuple[str, ...]
+
+
+def parse_trigger(app: App, item: dict[str, Any], *, single_channel: bool = False) -> Trigger:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "'name' is required: the event name, a non-empty string")
+    if len(name) > app.max_event_name_length:
+        raise ApiError(400, f"Event name is longer than {app.max_event_name_length} characters")
+    if "data" not in item:
+        raise ApiError(400, "'data' is required: the event payload, a string")
+    data = item["data"]
+    if not isinstance(data, str):
+        data = orjson.dumps(data).decode()  # SDKs send strings; be kind to hand-made requests
+    size = len(data.encode())
+    if size > app.max_event_payload_bytes:
+        raise ApiError(
+            413,
+            f"The data content of this event exceeds the allowed maximum "
+            f"({app.max_event_payload_bytes} bytes); it is {size} bytes.",
+        )
+    channels = _channels(app, item, single_channel)
+    socket_id = item.get("socket_id")
+    if socket_id is not None and not is_socket_id(socket_id):
+        raise ApiError(400, f"Invalid socket_id {socket_id!r}: expected digits.digits")
+    info = _info(item.get("info"))
+    return Trigger(name, channels, data, socket_id, info)
+
+
+def _channels(app: App, item: dict[str, Any], single_channel: bool) -> tuple[str, ...]:
+    if "channels" in item and not single_channel:
+        channels = item["channels"]
+        if not isinstance(channels, list) or not channels:
+            raise ApiError(400, "'channels' must be a non-empty list of channel names")
+    elif "channel" in item:
+        channels = [item["channel"]]
+    else:
+        field = "'channel'" if single_channel else "'channels' (or 'channel')"
+        raise ApiError(400, f"{field} is required")
+    if len(channels) > app.max_event_channels_at_once:
+        raise ApiError(
+            400, f"An event can go to at most {app.max_event_channels_at_once} channels at once"
+        )
+    for channel in channels:
+        problem = channel_name_problem(channel, app.max_channel_name_length)
+        if problem:
+            raise ApiError(400, problem)
+    if len(channels) > 1 and any(channel_type(c).kind is Kind.ENCRYPTED for c in channels):
+        raise ApiError(400, "An event for an encrypted channel must go to that channel alone")
+    return tuple(channels)
+
+
+def _info(raw: object) -> tuple[str, ...]:
+    if raw is None or raw == "":
+        return ()
+    if not isinstance(raw, str):
+        raise ApiError(400, "'info' must be a comma-separated string")
+    attributes = tuple(a.strip() for a in raw.split(","))
+    unknown = [a for a in attributes if a not in INFO_ATTRIBUTES]
+    if unknown:
+        raise ApiError(
+            400,
+            f"Unknown info attribute(s) {', '.join(unknown)}; "
+            "use user_count and/or subscription_count",
+        )
+    return attributes
+
+
+async def publish(ctx: Context, app: App, trigger: Trigger) -> None:
+    adapter = ctx.adapter
+    for channel in trigger.channels:
+        payload = messages.event(trigger.name, channel, trigger.data)
+        if channel.startswith(SERVER_TO_USER_PREFIX):
+            await adapter.send_to_user(app.id, channel[len(SERVER_TO_USER_PREFIX) :], payload)
+            continue
+        await adapter.publish(app.id, channel, payload, trigger.socket_id)
+        if channel_type(channel).cached:
+            await adapter.cache_set(app.id, channel, payload, app.cache_ttl)
+
+
+async def channel_info(ctx: Context, app: App, trigger: Trigger) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    for channel in trigger.channels:
+        stats = await ctx.adapter.channel(app.id, channel)
+        attributes: dict[str, int] = {}
+        if "user_count" in trigger.info and stats.user_count is not None:
+            attributes["user_count"] = stats.user_count
+        if "subscription_count" in trigger.info:
+            attributes["subscription_count"] = stats.subscription_count
+        result[channel] = attributes
+    return result

@@ -1,0 +1,75 @@
+"""Wiring: build the context and the aiohttp application, one route per endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from tidings.apps import StaticAppStore
+from tidings.config import Config
+from tidings.events import EventBus
+from tidings.hub import MemoryAdapter
+from tidings.protocol.errors import ApiError
+from tidings.ratelimit import MemoryRateLimiter
+from tidings.server import health
+from tidings.server.api.base import Endpoint, error_response
+from tidings.server.api.batch_events import TriggerBatch
+from tidings.server.api.channel import ShowChannel
+from tidings.server.api.channels import ListChannels
+from tidings.server.api.events import TriggerEvent
+from tidings.server.api.terminate import TerminateUserConnections
+from tidings.server.api.users import ListUsers
+from tidings.server.context import Context
+from tidings.server.subscription_count import SubscriptionCounts
+from tidings.server.websocket import websocket
+
+ENDPOINTS: tuple[type[Endpoint], ...] = (
+    TriggerEvent,
+    TriggerBatch,
+    ListChannels,
+    ShowChannel,
+    ListUsers,
+    TerminateUserConnections,
+)
+
+
+def build_context(config: Config) -> Context:
+    bus = EventBus()
+    adapter = MemoryAdapter(bus)
+    return Context(
+        config=config,
+        apps=StaticAppStore(config.apps),
+        bus=bus,
+        adapter=adapter,
+        rate_limiter=MemoryRateLimiter(),
+        subscription_counts=SubscriptionCounts(adapter, bus),
+    )
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown routes and methods get the API's JSON error body, not aiohttp's HTML."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(
+            ApiError(exc.status, f"{exc.reason}: {request.method} {request.path}")
+        )
+
+
+def build_app(ctx: Context) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=16 * 1024 * 1024)
+    app["ctx"] = ctx
+    app.router.add_get("/", health.index)
+    app.router.add_get("/ready", health.ready)
+    app.router.add_get("/app/{key}", websocket)
+    for endpoint_class in ENDPOINTS:
+        endpoint = endpoint_class(ctx)
+        for path in endpoint.paths:
+            app.router.add_route(endpoint.method, path, endpoint)
+    return app

@@ -1,0 +1,42 @@
+"""What every request handler shares: config, apps, the hub and this node's connections."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tidings.apps import AppStore
+from tidings.config import Config
+from tidings.events import EventBus
+from tidings.hub import Adapter
+from tidings.ratelimit import RateLimiter
+from tidings.server.subscription_count import SubscriptionCounts
+
+if TYPE_CHECKING:
+    from tidings.server.connection import Connection
+
+
+class SocketIds:
+    """``<node>.<counter>``: the random node part keeps ids unique across processes."""
+
+    def __init__(self) -> None:
+        self._node = secrets.randbelow(10**9) + 1
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._node}.{next(self._counter)}"
+
+
+@dataclass(slots=True)
+class Context:
+    config: Config
+    apps: AppStore
+    bus: EventBus
+    adapter: Adapter
+    rate_limiter: RateLimiter
+    subscription_counts: SubscriptionCounts
+    socket_ids: SocketIds = field(default_factory=SocketIds)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    draining: bool = False

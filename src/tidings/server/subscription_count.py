@@ -1,0 +1,58 @@
+"""``pusher_internal:subscription_count``: on every change; at most every 5 s on big channels."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tidings.apps import App
+from tidings.background import spawn
+from tidings.events import EventBus, HubEvent
+from tidings.hub import Adapter
+from tidings.protocol import messages
+
+THROTTLE_ABOVE = 100
+INTERVAL = 5.0
+
+
+class SubscriptionCounts:
+    def __init__(self, adapter: Adapter, bus: EventBus) -> None:
+        self._adapter = adapter
+        self._bus = bus
+        self._last_sent: dict[tuple[str, str], float] = {}
+        self._pending: set[tuple[str, str]] = set()
+
+    def changed(self, app: App, channel: str, count: int) -> None:
+        key = (app.id, channel)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if count == 0:
+            self._last_sent.pop(key, None)
+        if count <= THROTTLE_ABOVE:
+            self._send(app.id, channel, count)
+            return
+        if key in self._pending:
+            return  # the scheduled send reads the count when it runs
+        wait = self._last_sent.get(key, now - INTERVAL) + INTERVAL - now
+        if wait <= 0:
+            self._last_sent[key] = now
+            self._send(app.id, channel, count)
+        else:
+            self._pending.add(key)
+            loop.call_later(wait, self._flush, app.id, channel)
+
+    def _flush(self, app_id: str, channel: str) -> None:
+        spawn(self._flush_now(app_id, channel))
+
+    async def _flush_now(self, app_id: str, channel: str) -> None:
+        key = (app_id, channel)
+        self._pending.discard(key)
+        self._last_sent[key] = asyncio.get_running_loop().time()
+        stats = await self._adapter.channel(app_id, channel)
+        if stats.subscription_count:
+            self._send(app_id, channel, stats.subscription_count)
+
+    def _send(self, app_id: str, channel: str, count: int) -> None:
+        if count:
+            payload = messages.subscription_count(channel, count)
+            spawn(self._adapter.publish(app_id, channel, payload))
+        self._bus.emit(HubEvent("subscription_count", app_id, channel, subscription_count=count))
