@@ -1,0 +1,145 @@
+"""A real ``tidings serve`` process for tests: own port, own config file, stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def render_config(server: dict[str, Any], apps: list[dict[str, Any]]) -> str:
+    lines = ["[server]"] + [f"{k} = {_toml_value(v)}" for k, v in server.items()]
+    for app in apps:
+        lines += ["", "[[apps]]"] + [f"{k} = {_toml_value(v)}" for k, v in app.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class AppSpec:
+    id: str = "4242"
+    key: str = "test-key"
+    secret: str = "test-secret"  # test fixture credential
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_config(self) -> dict[str, Any]:
+        return {"id": self.id, "key": self.key, "secret": self.secret, **self.settings}
+
+
+class TidingsServer:
+    """Starts ``python -m tidings serve`` and waits for ``/ready``."""
+
+    def __init__(
+        self,
+        apps: list[AppSpec] | None = None,
+        server: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.apps = apps or [AppSpec()]
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.server_settings = {"host": self.host, "port": self.port, **(server or {})}
+        self.env = env or {}
+        self._dir = tempfile.TemporaryDirectory(prefix="tidings-test-")
+        self.config_path = Path(self._dir.name) / "tidings.toml"
+        self.log_path = Path(self._dir.name) / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def app(self) -> AppSpec:
+        return self.apps[0]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> TidingsServer:
+        self.config_path.write_text(
+            render_config(self.server_settings, [a.as_config() for a in self.apps])
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "PUSHER_"))}
+        env.update(self.env)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tidings", "serve", "--config", str(self.config_path)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tidings exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"tidings did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def rss_kib(self) -> int:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def __enter__(self) -> TidingsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._dir.cleanup()
