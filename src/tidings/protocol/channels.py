@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-NAME_CHARSET = re.compile(r"^[-a-zA-Z0-9_=@,.;]+$")
+NAME_CHARSET = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
 USER_ID_CHARSET = NAME_CHARSET
 SERVER_TO_USER_PREFIX = "#server-to-user-"
-SOCKET_ID = re.compile(r"^\d+\.\d+$")
+SOCKET_ID = re.compile(r"\d+\.\d+")
 
 
 class Kind(Enum):
@@ -69,7 +69,7 @@ def channel_name_problem(name: object, max_length: int) -> str | None:
     if name.startswith(SERVER_TO_USER_PREFIX):
         user_id = name[len(SERVER_TO_USER_PREFIX) :]
         return user_id_problem(user_id)
-    if not NAME_CHARSET.match(name):
+    if not NAME_CHARSET.fullmatch(name):
         return f"Channel name {name!r} has characters outside a-z A-Z 0-9 and - _ = @ , . ;"
     return None
 
@@ -79,7 +79,7 @@ def user_id_problem(user_id: object, max_length: int = 200) -> str | None:
         return "User id must be a non-empty string"
     if len(user_id) > max_length:
         return f"User id is longer than {max_length} characters"
-    if not USER_ID_CHARSET.match(user_id):
+    if not USER_ID_CHARSET.fullmatch(user_id):
         return f"User id {user_id!r} has characters outside a-z A-Z 0-9 and - _ = @ , . ;"
     return None
 
@@ -89,4 +89,4 @@ def server_to_user_channel(user_id: str) -> str:
 
 
 def is_socket_id(value: object) -> bool:
-    return isinstance(value, str) and SOCKET_ID.match(value) is not None
+    return isinstance(value, str) and SOCKET_ID.fullmatch(value) is not None
