@@ -34,8 +34,11 @@ def test_kind_is_decided_by_prefix(name: str, kind: Kind, cached: bool) -> None:
 
 
 def test_client_events_only_on_private_and_presence() -> None:
-    allowed = [n for n in ("news", "private-a", "presence-a", "private-encrypted-a", "cache-a")
-               if channel_type(n).allows_client_events]
+    allowed = [
+        n
+        for n in ("news", "private-a", "presence-a", "private-encrypted-a", "cache-a")
+        if channel_type(n).allows_client_events
+    ]
     assert allowed == ["private-a", "presence-a"]
 
 

@@ -15,8 +15,11 @@ def test_server_frames_use_the_documented_data_forms() -> None:
     assert error["data"] == {"code": 4001, "message": "nope"}  # an object, not a string
     assert orjson.loads(messages.error(None, "bad"))["data"]["code"] is None
     succeeded = orjson.loads(messages.subscription_succeeded("news"))
-    assert succeeded == {"event": "pusher_internal:subscription_succeeded", "channel": "news",
-                         "data": "{}"}
+    assert succeeded == {
+        "event": "pusher_internal:subscription_succeeded",
+        "channel": "news",
+        "data": "{}",
+    }
     signin = orjson.loads(messages.signin_success('{"id":"1"}'))
     assert signin["data"] == {"user_data": '{"id":"1"}'}  # user_data stays a string
 
@@ -33,8 +36,12 @@ def test_presence_payload_is_keyed_by_user_id() -> None:
 
 def test_events_relay_data_unchanged_and_user_id_at_top_level() -> None:
     frame = orjson.loads(messages.event("client-typing", "presence-r", {"t": True}, "u-1"))
-    assert frame == {"event": "client-typing", "channel": "presence-r", "data": {"t": True},
-                     "user_id": "u-1"}
+    assert frame == {
+        "event": "client-typing",
+        "channel": "presence-r",
+        "data": {"t": True},
+        "user_id": "u-1",
+    }
     assert orjson.loads(messages.event("e", "c", '{"id":42}'))["data"] == '{"id":42}'
 
 

@@ -92,10 +92,16 @@ POST_PARAMS = [
 ]
 
 
-def verify(params: list[tuple[str, str]], body: bytes = POST_BODY, now: float = 1700000100,
-           method: str = "POST", path: str = "/apps/4242/events") -> None:
-    verify_api_request(key=KEY, secret=SECRET, method=method, path=path, params=params,
-                       body=body, now=now)
+def verify(
+    params: list[tuple[str, str]],
+    body: bytes = POST_BODY,
+    now: float = 1700000100,
+    method: str = "POST",
+    path: str = "/apps/4242/events",
+) -> None:
+    verify_api_request(
+        key=KEY, secret=SECRET, method=method, path=path, params=params, body=body, now=now
+    )
 
 
 def test_http_post_example_is_accepted() -> None:
@@ -103,22 +109,30 @@ def test_http_post_example_is_accepted() -> None:
 
 
 def test_http_get_examples_node_and_python_style() -> None:
-    base = [("auth_key", KEY), ("auth_timestamp", "1700000000"), ("auth_version", "1.0"),
-            ("filter_by_prefix", "presence-"), ("info", "user_count")]
+    base = [
+        ("auth_key", KEY),
+        ("auth_timestamp", "1700000000"),
+        ("auth_version", "1.0"),
+        ("filter_by_prefix", "presence-"),
+        ("info", "user_count"),
+    ]
     node = "abacc4d318938116d1689b5ecc03d83bcd553fa314cdf8d87db2d92c0f084563"
     verify([*base, ("auth_signature", node)], b"", method="GET", path="/apps/4242/channels")
     python = "ee49b137e14be2c668ef9fe009fea10baa7b8c707407e8fba5441aaf19d20249"
     with_md5 = [*base, ("body_md5", "d41d8cd98f00b204e9800998ecf8427e")]
-    verify([("auth_signature", python), *with_md5], b"", method="GET",
-           path="/apps/4242/channels")
+    verify([("auth_signature", python), *with_md5], b"", method="GET", path="/apps/4242/channels")
 
 
 def test_docs_http_vector() -> None:
     string = api_string_to_sign(
         "POST",
         "/apps/3/events",
-        [("auth_key", "278d425bdf160c739803"), ("auth_timestamp", "1353088179"),
-         ("auth_version", "1.0"), ("body_md5", "ec365a775a4cd0599faeb73354201b6f")],
+        [
+            ("auth_key", "278d425bdf160c739803"),
+            ("auth_timestamp", "1353088179"),
+            ("auth_version", "1.0"),
+            ("body_md5", "ec365a775a4cd0599faeb73354201b6f"),
+        ],
     )
     expected = "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"
     assert sign("7ad3773142a6692b25b8", string) == expected

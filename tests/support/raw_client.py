@@ -1,0 +1,170 @@
+"""A Pusher protocol client driven by hand over aiohttp's WebSocket, for tests that need to see
+(or send) exact frames; channel auth comes from the official Python SDK, never from our code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pusher
+
+from tests.support.server import TidingsServer
+
+
+class Closed(Exception):
+    """The server closed the socket; ``code`` is its close code (None if it just vanished)."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(f"socket closed with code {code}")
+        self.code = code
+
+
+def sdk_for(server: TidingsServer, secret: str | None = None) -> pusher.Pusher:
+    """The official Python SDK for ``server``'s first app, optionally with a wrong secret."""
+    app = server.app
+    return pusher.Pusher(
+        app_id=app.id,
+        key=app.key,
+        secret=secret or app.secret,
+        host=server.host,
+        port=server.port,
+        ssl=False,
+    )
+
+
+class RawClient:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession, owns: bool
+    ) -> None:
+        self.ws = ws
+        self._session = session
+        self._owns_session = owns
+        self.socket_id = ""
+        self.activity_timeout = 0
+
+    @classmethod
+    async def connect(
+        cls,
+        server: TidingsServer,
+        key: str | None = None,
+        *,
+        query: str = "protocol=7&client=raw-test&version=1.0",
+        session: aiohttp.ClientSession | None = None,
+        handshake: bool = True,
+    ) -> RawClient:
+        """Open ``/app/{key}``; with ``handshake`` wait for ``pusher:connection_established``."""
+        owns = session is None
+        session = session or aiohttp.ClientSession()
+        url = f"ws://{server.host}:{server.port}/app/{key or server.app.key}?{query}"
+        try:
+            ws = await session.ws_connect(url, max_msg_size=0)
+        except BaseException:
+            if owns:
+                await session.close()
+            raise
+        client = cls(ws, session, owns)
+        if handshake:
+            established = await client.expect("pusher:connection_established")
+            data = json.loads(established["data"])
+            client.socket_id = data["socket_id"]
+            client.activity_timeout = data["activity_timeout"]
+        return client
+
+    async def send(self, event: str, data: Any = None, channel: str | None = None) -> None:
+        frame: dict[str, Any] = {"event": event, "data": {} if data is None else data}
+        if channel is not None:
+            frame["channel"] = channel
+        await self.ws.send_str(json.dumps(frame))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next text frame, parsed; raises Closed when the server closes instead."""
+        message = await self.ws.receive(timeout)
+        if message.type is aiohttp.WSMsgType.TEXT:
+            frame: dict[str, Any] = json.loads(message.data)
+            return frame
+        if message.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+        ):
+            raise Closed(self.ws.close_code)
+        raise AssertionError(f"unexpected WebSocket message {message.type!r}: {message.data!r}")
+
+    async def expect(
+        self, event: str, channel: str | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Skip frames until one named ``event`` (on ``channel``, if given) arrives."""
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {event} on {channel} within {timeout}s; saw {seen}")
+            try:
+                frame = await self.recv(left)
+            except TimeoutError:
+                continue
+            if frame.get("event") == event and (channel is None or frame.get("channel") == channel):
+                return frame
+            seen.append(str(frame.get("event")))
+
+    async def next_event(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next application or client event, skipping ``pusher*`` housekeeping frames."""
+        while True:
+            frame = await self.recv(timeout)
+            if not str(frame.get("event")).startswith("pusher"):
+                return frame
+
+    async def close_code(self, timeout: float = 5.0) -> int | None:
+        """Read (and drop) frames until the server closes; return its close code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                await self.recv(max(0.01, deadline - time.monotonic()))
+            except Closed as closed:
+                return closed.code
+            except TimeoutError:
+                break
+        raise TimeoutError(f"the server did not close the socket within {timeout}s")
+
+    async def subscribe(
+        self,
+        channel: str,
+        sdk: pusher.Pusher | None = None,
+        user: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Subscribe (signed by the SDK when given) and return subscription_succeeded."""
+        data: dict[str, Any] = {"channel": channel}
+        if sdk is not None:
+            data.update(sdk.authenticate(channel, self.socket_id, user))
+        await self.send("pusher:subscribe", data)
+        if not wait:
+            return {}
+        return await self.expect("pusher_internal:subscription_succeeded", channel)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._owns_session:
+            await self._session.close()
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def assert_round_trip(server: TidingsServer, channel: str = "health-check") -> None:
+    """A well-behaved client still subscribes and receives a triggered event on ``server``."""
+    async with await RawClient.connect(server) as client:
+        await client.subscribe(channel)
+        sdk = sdk_for(server)
+        await asyncio.to_thread(sdk.trigger, channel, "still-alive", {"ok": True})
+        frame = await client.expect("still-alive", channel)
+        assert json.loads(frame["data"]) == {"ok": True}
