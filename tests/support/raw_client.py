@@ -85,8 +85,11 @@ class RawClient:
         if message.type is aiohttp.WSMsgType.TEXT:
             frame: dict[str, Any] = json.loads(message.data)
             return frame
+        if message.type is aiohttp.WSMsgType.CLOSE:
+            # The frame's code: aiohttp overwrites ws.close_code with 1006 when its echo of the
+            # close frame finds the socket already shut, which says nothing about the server.
+            raise Closed(int(message.data))
         if message.type in (
-            aiohttp.WSMsgType.CLOSE,
             aiohttp.WSMsgType.CLOSING,
             aiohttp.WSMsgType.CLOSED,
             aiohttp.WSMsgType.ERROR,
