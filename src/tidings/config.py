@@ -51,6 +51,15 @@ class ServerSettings:
     max_frame_bytes: int = 256 * 1024
     shutdown_grace: float = 3.0
     data_dir: str = "./data"
+    # Webhooks (docs/webhooks.md): events wait up to the window to share one request; vacated
+    # and member_removed wait the delay so a quick reconnect cancels them, as on hosted Pusher.
+    webhook_batch_window: float = 0.25
+    webhook_batch_max: int = 100
+    webhook_vacate_delay: float = 3.0
+    webhook_timeout: float = 10.0
+    webhook_retry_period: float = 300.0
+    webhook_backoff_base: float = 1.0
+    webhook_backoff_max: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,8 @@ class Config:
 
 _APP_TYPES = typing.get_type_hints(App)
 _SERVER_TYPES = typing.get_type_hints(ServerSettings)
+# Set by the sender on every webhook request; a target's own headers may not replace them.
+_SIGNED_HEADERS = {"content-type", "x-pusher-key", "x-pusher-signature"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -116,13 +127,18 @@ def _webhooks(where: str, value: Any) -> tuple[WebhookTarget, ...]:
             raise ConfigError(
                 f"{at}: 'event_types' must list some of {', '.join(WEBHOOK_EVENT_TYPES)}"
             )
+        if not types:
+            raise ConfigError(f"{at}: 'event_types' is empty; list some or leave it out for all")
         flt = item.get("filter", {})
         prefix = flt.get("channel_name_starts_with", "") if isinstance(flt, dict) else None
-        if not isinstance(prefix, str):
-            raise ConfigError(f"{at}: 'filter' takes channel_name_starts_with = \"prefix\"")
+        if not isinstance(prefix, str) or set(flt) - {"channel_name_starts_with"}:
+            raise ConfigError(f"{at}: 'filter' takes only channel_name_starts_with = \"prefix\"")
         headers = item.get("headers", {})
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise ConfigError(f"{at}: 'headers' must be a table of strings")
+        reserved = {name for name in headers if name.lower() in _SIGNED_HEADERS}
+        if reserved:
+            raise ConfigError(f"{at}: 'headers' cannot set {', '.join(sorted(reserved))}")
         targets.append(WebhookTarget(url, tuple(types), prefix, tuple(sorted(headers.items()))))
     return tuple(targets)
 
