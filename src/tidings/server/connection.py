@@ -118,6 +118,9 @@ class Connection:
             self.reply(
                 messages.subscription_error(error.channel, error.kind, error.message, error.status)
             )
+        except Exception:  # a server fault must cost this frame, not the connection
+            log.exception("socket %s: failed to handle a frame", self.socket_id)
+            self.reply(messages.error(None, "Internal server error while handling the message"))
 
     async def execute(self, command: Command) -> None:
         if command is None:
