@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML file with [server] settings and [[apps]]")
     serve.set_defaults(func=serve_command)
     try:
-        from tidings_demo.cli import add_demo_command  # type: ignore[import-not-found,unused-ignore]
+        from tidings_demo.cli import add_demo_command
     except ImportError:
         pass
     else:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import cast
-
 from aiohttp import web
 
 from tidings.protocol import messages
@@ -42,7 +39,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return await refuse(ws, error.code, error.message)
     if 0 < server.max_connections <= len(ctx.connections):
         return await refuse(ws, Code.OVER_CAPACITY, "Server is over capacity; retry later")
-    transport = cast(asyncio.Transport | None, request.transport)  # uvloop's is not a subclass
+    transport = request.transport  # uvloop's transport is not an asyncio.Transport subclass
     if transport is None:  # the peer left during the handshake
         return ws
     conn = Connection(ctx, ws, transport, app)
