@@ -80,7 +80,7 @@ class PusherJsDriver:
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
         self._names = itertools.count(1)
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 
@@ -235,7 +235,8 @@ class PusherJsDriver:
 
         Frames on one socket arrive in order, so anything the server wrote to these clients
         before this call has been recorded once this returns: "nothing arrived" becomes a
-        deterministic check instead of a sleep.
+        deterministic check instead of a sleep. (Pair with ``PusherJsClient.roundtrip`` when
+        the thing that must not arrive is caused by a client's own frame.)
         """
         nonce = uuid.uuid4().hex
         marker = self.mark()
@@ -244,6 +245,15 @@ class PusherJsDriver:
             each.wait_for(
                 channel, SYNC_EVENT, where=lambda e: e.data == {"nonce": nonce}, since=marker
             )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Poll ``condition`` (e.g. an HTTP API query) until it holds, or fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise DriverError(f"timed out waiting until {what}")
+        time.sleep(0.05)
 
 
 class PusherJsClient:
@@ -308,15 +318,22 @@ class PusherJsClient:
         channel: str,
         *,
         presence: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
         wait: bool = True,
         timeout: float | None = None,
     ) -> Any:
         """Subscribe; unless ``wait`` is False, return the ``pusher:subscription_succeeded`` data
-        (for presence channels: ``{"count", "me", "members"}``) or fail on a subscription error."""
+        (for presence channels: ``{"count", "me", "members"}``) or fail on a subscription error.
+
+        ``presence`` is the presence data the Node SDK signs for this channel; ``auth`` is
+        handed to pusher-js as the authorization instead of signing anything.
+        """
         since = self.driver.mark()
         fields: dict[str, Any] = {"client": self.name, "channel": channel}
         if presence is not None:
             fields["presence"] = presence
+        if auth is not None:
+            fields["auth"] = auth
         self.driver.request("subscribe", **fields)
         if not wait:
             return None
@@ -329,6 +346,14 @@ class PusherJsClient:
         if outcome.name == "pusher:subscription_error":
             raise DriverError(f"{self.name} could not subscribe to {channel}: {outcome.data}")
         return outcome.data
+
+    def roundtrip(self) -> None:
+        """Wait until the server has handled everything this client sent so far.
+
+        The server reads one socket's frames in order, so once a fresh subscription is
+        confirmed, earlier frames (an unsubscribe, a client event) have been processed.
+        """
+        self.subscribe(f"roundtrip-{uuid.uuid4().hex}")
 
     def unsubscribe(self, channel: str) -> None:
         self.driver.request("unsubscribe", client=self.name, channel=channel)
