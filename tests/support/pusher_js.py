@@ -206,17 +206,26 @@ class PusherJsDriver:
         secret: str | None = None,
         options: dict[str, Any] | None = None,
         connect: bool = True,
+        record_messages: bool = False,
     ) -> PusherJsClient:
         """A new pusher-js client, connected unless ``connect`` is False.
 
         ``presence`` is the presence data its auth handler signs, ``user`` the user data its
-        sign-in handler signs; ``secret`` overrides the app secret its Node SDK signs with.
+        sign-in handler signs; ``secret`` overrides the app secret its Node SDK signs with;
+        ``options`` are merged into the pusher-js options. With ``record_messages`` every
+        frame the connection receives is recorded too (see ``PusherJsClient.messages``).
         """
         name = name or f"client-{next(self._names)}"
         app = self.app_config()
         if secret is not None:
             app["secret"] = secret
-        spec = {"app": app, "presence": presence, "user": user, "options": options or {}}
+        spec = {
+            "app": app,
+            "presence": presence,
+            "user": user,
+            "options": options or {},
+            "recordMessages": record_messages,
+        }
         if not connect:
             spec["options"] = {"autoConnect": False, **spec["options"]}
         client = PusherJsClient(self, name)
@@ -312,6 +321,14 @@ class PusherJsClient:
         )
         return record["error"]  # type: ignore[no-any-return]
 
+    def messages(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Frames as pusher-js decoded them off the wire (needs ``record_messages=True``)."""
+        return [
+            r["message"]
+            for r in self.driver.records(self._mine)
+            if r["type"] == "message" and (event is None or r["message"].get("event") == event)
+        ]
+
     # -- channels -----------------------------------------------------------------------------
     def subscribe(
         self,
@@ -368,6 +385,13 @@ class PusherJsClient:
             "trigger", client=self.name, channel=channel, event=event, data=data
         )
         return bool(result)
+
+    def trigger_burst(self, channel: str, event: str, payloads: list[Any]) -> list[bool]:
+        """Several client events sent back to back in one go."""
+        result = self.driver.request(
+            "trigger", client=self.name, channel=channel, event=event, data=payloads, burst=True
+        )
+        return [bool(sent) for sent in result]
 
     def members(self, channel: str) -> dict[str, Any]:
         """``channel.members`` as ``{"count", "me", "members": {id: info}}``."""

@@ -97,6 +97,9 @@ class Client {
       this.record({ type: 'error', error: plainError(error) });
     });
     connection.bind('message', (message) => {
+      if (this.spec.recordMessages) {
+        this.record({ type: 'message', message });
+      }
       if (message.event === 'pusher:signin_success') {
         this.record({ type: 'signin_success', user_data: message.data.user_data });
       }
@@ -232,7 +235,10 @@ const commands = {
     if (!channel) {
       throw new Error(`not subscribed to ${command.channel}`);
     }
-    return channel.trigger(command.event, command.data);
+    // A list of payloads goes out in one tick, as a burst the rate limit can see.
+    const payloads = command.burst ? command.data : [command.data];
+    const sent = payloads.map((data) => channel.trigger(command.event, data));
+    return command.burst ? sent : sent[0];
   },
   members(command) {
     const channel = client(command).pusher.channel(command.channel);
