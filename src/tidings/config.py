@@ -7,6 +7,7 @@ fix it; the CLI prints it and exits with status 2.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -186,6 +187,18 @@ def _env_app(env: Mapping[str, str]) -> dict[str, Any] | None:
     return values or None
 
 
+def _toml_problem(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib gives a line number but not the key (a key set twice is only "Cannot overwrite
+    a value"), so quote the offending line: that names the field for the reader."""
+    match = re.search(r"at line (\d+)", str(exc))
+    lines = text.splitlines()
+    if match is None or not 0 < int(match.group(1)) <= len(lines):
+        return str(exc)
+    line = lines[int(match.group(1)) - 1].strip()
+    hint = "; is a key set twice?" if str(exc).startswith("Cannot overwrite") else ""
+    return f"{exc}: {line!r}{hint}"
+
+
 def load(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -196,11 +209,13 @@ def load(
     document: dict[str, Any] = {}
     if path is not None:
         try:
-            document = tomllib.loads(Path(path).read_text())
+            text = Path(path).read_text()
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file; pass --config with a TOML file") from None
+        try:
+            document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+            raise ConfigError(f"{path}: not valid TOML ({_toml_problem(text, exc)})") from None
     unknown = set(document) - {"server", "apps"}
     if unknown:
         raise ConfigError(
