@@ -1,0 +1,131 @@
+"""``tidings demo``: tidings and the guide's application together, both on 127.0.0.1.
+
+tidings runs in-process, in the same event loop as the demo app (``runner.serve``): one
+process to start and one Ctrl-C to stop, no child to orphan, and the same graceful drain as
+``tidings serve``. The demo's SDK calls run in worker threads, so they never block the loop
+that serves the websockets. ``--external-server`` skips it to use a tidings you run yourself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tidings import config as tidings_config
+from tidings.cli import run_async
+from tidings_demo import config as demo_config
+from tidings_demo.app import build_app
+
+HOST = "127.0.0.1"
+DEV_CLUSTER = "local"
+
+
+def demo_env(environ: Mapping[str, str], server_port: int) -> dict[str, str]:
+    """The environment both halves read: PUSHER_* (else the dev app) and where tidings listens."""
+    env = dict(environ)
+    if not any(env.get(name) for name in demo_config.REQUIRED):
+        env.update(
+            PUSHER_APP_ID=tidings_config.DEV_APP_ID,
+            PUSHER_KEY=tidings_config.DEV_APP_KEY,
+            PUSHER_SECRET=tidings_config.DEV_APP_SECRET,
+            PUSHER_CLUSTER=DEV_CLUSTER,
+        )
+    # The private chat on the presence page is made of client events.
+    env.setdefault("TIDINGS_APP_ENABLE_CLIENT_EVENTS", "true")
+    env["TIDINGS_PORT"] = str(server_port)
+    env.setdefault("TIDINGS_HOST", HOST)
+    return env
+
+
+def tidings_env(env: Mapping[str, str]) -> dict[str, str]:
+    # The app tidings serves is the demo's, whatever TIDINGS_APP_* may say.
+    return {
+        **env,
+        "TIDINGS_APP_ID": env["PUSHER_APP_ID"],
+        "TIDINGS_APP_KEY": env["PUSHER_KEY"],
+        "TIDINGS_APP_SECRET": env["PUSHER_SECRET"],
+    }
+
+
+async def run_demo(
+    args: argparse.Namespace, env: Mapping[str, str], cfg: demo_config.DemoConfig, pusher_js: Path
+) -> None:
+    from tidings.server.runner import serve
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    server: asyncio.Task[None] | None = None
+    if not args.external_server:
+        overrides = {"host": HOST, "port": args.server_port}
+        server_cfg = tidings_config.load(None, tidings_env(env), overrides)
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve(server_cfg, on_ready=lambda _: ready.set(), stop=stop))
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({server, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if server.done():
+            waiting.cancel()
+            server.result()  # re-raises why tidings could not start (a port in use, say)
+    runner = web.AppRunner(build_app(cfg, pusher_js), handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, HOST, args.port).start()
+        print(f"tidings demo ready: http://{HOST}:{args.port}", flush=True)
+        where = "external" if args.external_server else "in-process"
+        print(
+            f"  tidings ({where}) on http://{cfg.tidings_host}:{cfg.tidings_port}, "
+            f"app id={cfg.app_id} key={cfg.key}",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        stop.set()
+        await runner.cleanup()
+        if server is not None:
+            await server
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    env = demo_env(os.environ, args.server_port)
+    try:
+        cfg = demo_config.load(env)
+        pusher_js = demo_config.find_pusher_js(env)
+    except demo_config.DemoConfigError as error:
+        print(f"tidings demo: configuration error: {error}", file=sys.stderr)
+        return 2
+    try:
+        run_async(run_demo(args, env, cfg, pusher_js))
+    except OSError as error:
+        print(f"tidings demo: cannot start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_demo_command(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo", help="run tidings with the Pusher integration guide's demo application"
+    )
+    demo.add_argument("--port", type=int, default=3000, help="demo app port (default 3000)")
+    demo.add_argument(
+        "--server-port",
+        type=int,
+        default=int(os.environ.get("TIDINGS_PORT") or 6001),
+        help="tidings port (default $TIDINGS_PORT or 6001)",
+    )
+    demo.add_argument(
+        "--external-server",
+        action="store_true",
+        help="do not start tidings; use the one already listening on --server-port",
+    )
+    demo.set_defaults(func=demo_command)
