@@ -8,6 +8,7 @@ from typing import Any
 
 from tidings.events import EventBus, HubEvent
 from tidings.hub.base import Adapter, ChannelStats, Joined, Subscriber
+from tidings.hub.local import LocalSockets
 from tidings.protocol import messages
 from tidings.protocol.errors import Code, SubscriptionError
 from tidings.protocol.framing import text_frame
@@ -23,10 +24,7 @@ class _PresenceUser:
 @dataclass(slots=True)
 class _AppState:
     connections: int = 0
-    channels: dict[str, dict[str, Subscriber]] = field(default_factory=dict)
     presence: dict[str, dict[str, _PresenceUser]] = field(default_factory=dict)
-    users: dict[str, dict[str, Subscriber]] = field(default_factory=dict)
-    watchers: dict[str, dict[str, Subscriber]] = field(default_factory=dict)
     cache: dict[str, tuple[bytes, float]] = field(default_factory=dict)
 
 
@@ -34,6 +32,7 @@ class MemoryAdapter(Adapter):
     def __init__(self, bus: EventBus, clock: Any = time.monotonic) -> None:
         super().__init__(bus)
         self._apps: dict[str, _AppState] = {}
+        self._local = LocalSockets()
         self._clock = clock
         self._connections = 0
 
@@ -58,29 +57,22 @@ class MemoryAdapter(Adapter):
     async def remove_connection(
         self, conn: Subscriber, subscriptions: dict[str, Member | None], user_id: str | None
     ) -> None:
-        state = self._state(conn.app.id)
+        app_id = conn.app.id
+        state = self._state(app_id)
         for channel, member in list(subscriptions.items()):
             self._leave(state, conn, channel, member)
-        if user_id is not None:
-            sockets = state.users.get(user_id)
-            if sockets is not None:
-                sockets.pop(conn.socket_id, None)
-                if not sockets:
-                    del state.users[user_id]
-                    self._notify_watchers(state, user_id, "offline")
-        for watched in list(state.watchers):
-            group = state.watchers[watched]
-            if group.pop(conn.socket_id, None) is not None and not group:
-                del state.watchers[watched]
+        if user_id is not None and self._local.sign_out(app_id, user_id, conn.socket_id):
+            self._local.notify_watchers(app_id, user_id, "offline")
+        self._local.unwatch(app_id, conn.socket_id)
         state.connections -= 1
         self._connections -= 1
         if state.connections == 0 and not state.cache:
-            del self._apps[conn.app.id]
+            del self._apps[app_id]
 
     async def subscribe(self, conn: Subscriber, channel: str, member: Member | None) -> Joined:
         app = conn.app
         state = self._state(app.id)
-        subscribers = state.channels.get(channel)
+        subscribers = self._local.subscribers(app.id, channel)
         members = None
         if member is not None:
             users = state.presence.setdefault(channel, {})
@@ -101,18 +93,13 @@ class MemoryAdapter(Adapter):
                     frame = text_frame(
                         messages.member_added(channel, member.user_id, member.user_info)
                     )
-                    for socket_id, other in subscribers.items():
-                        if socket_id != conn.socket_id:
-                            other.send(frame)
+                    self._local.broadcast(app.id, channel, frame, conn.socket_id)
                 self.bus.emit(HubEvent("member_added", app.id, channel, user_id=member.user_id))
             entry.sockets.add(conn.socket_id)
             members = {user_id: user.user_info for user_id, user in users.items()}
-        if subscribers is None:
-            subscribers = state.channels[channel] = {}
         if not subscribers:
             self.bus.emit(HubEvent("channel_occupied", app.id, channel))
-        subscribers[conn.socket_id] = conn
-        return Joined(len(subscribers), members)
+        return Joined(self._local.join(app.id, channel, conn), members)
 
     async def unsubscribe(self, conn: Subscriber, channel: str, member: Member | None) -> int:
         return self._leave(self._state(conn.app.id), conn, channel, member)
@@ -121,9 +108,9 @@ class MemoryAdapter(Adapter):
         self, state: _AppState, conn: Subscriber, channel: str, member: Member | None
     ) -> int:
         app_id = conn.app.id
-        subscribers = state.channels.get(channel)
-        if subscribers is None or subscribers.pop(conn.socket_id, None) is None:
-            return len(subscribers or ())
+        left = self._local.leave(app_id, channel, conn.socket_id)
+        if left is None:
+            return len(self._local.subscribers(app_id, channel))
         if member is not None:
             users = state.presence.get(channel, {})
             entry = users.get(member.user_id)
@@ -134,83 +121,55 @@ class MemoryAdapter(Adapter):
                     if not users:
                         del state.presence[channel]
                     frame = text_frame(messages.member_removed(channel, member.user_id))
-                    for other in subscribers.values():
-                        other.send(frame)
+                    self._local.broadcast(app_id, channel, frame)
                     self.bus.emit(
                         HubEvent("member_removed", app_id, channel, user_id=member.user_id)
                     )
-        if not subscribers:
-            del state.channels[channel]
+        if not left:
             self.bus.emit(HubEvent("channel_vacated", app_id, channel))
-        return len(subscribers)
+        return left
 
     async def publish(
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
-        state = self._apps.get(app_id)
-        subscribers = state.channels.get(channel) if state is not None else None
-        if not subscribers:
-            return
-        frame = text_frame(payload)
-        if except_socket_id is None:
-            for conn in subscribers.values():
-                conn.send(frame)
-        else:
-            for socket_id, conn in subscribers.items():
-                if socket_id != except_socket_id:
-                    conn.send(frame)
+        if self._local.subscribers(app_id, channel):
+            self._local.broadcast(app_id, channel, text_frame(payload), except_socket_id)
 
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
-        state = self._apps.get(app_id)
-        sockets = state.users.get(user_id) if state is not None else None
-        if sockets:
-            frame = text_frame(payload)
-            for conn in sockets.values():
-                conn.send(frame)
+        if self._local.user_sockets(app_id, user_id):
+            self._local.send_to_user(app_id, user_id, text_frame(payload))
 
     async def sign_in(
         self, conn: Subscriber, user_id: str, watchlist: tuple[str, ...]
     ) -> dict[str, bool]:
-        state = self._state(conn.app.id)
-        sockets = state.users.setdefault(user_id, {})
-        first = not sockets
-        sockets[conn.socket_id] = conn
-        if first:
-            self._notify_watchers(state, user_id, "online")
+        app_id = conn.app.id
+        if self._local.sign_in(app_id, user_id, conn):
+            self._local.notify_watchers(app_id, user_id, "online")
         for watched in watchlist:
-            state.watchers.setdefault(watched, {})[conn.socket_id] = conn
-        return {watched: watched in state.users for watched in watchlist}
-
-    def _notify_watchers(self, state: _AppState, user_id: str, name: str) -> None:
-        watchers = state.watchers.get(user_id)
-        if watchers:
-            frame = text_frame(messages.watchlist_events([{"name": name, "user_ids": [user_id]}]))
-            for conn in watchers.values():
-                conn.send(frame)
+            self._local.watch(app_id, watched, conn)
+        return {watched: bool(self._local.user_sockets(app_id, watched)) for watched in watchlist}
 
     async def terminate_user(self, app_id: str, user_id: str) -> None:
-        state = self._apps.get(app_id)
-        sockets = state.users.get(user_id) if state is not None else None
-        for conn in list((sockets or {}).values()):
+        for conn in list(self._local.user_sockets(app_id, user_id).values()):
             conn.terminate(int(Code.UNAUTHORIZED), "You got disconnected by the app.")
 
     async def channels(self, app_id: str) -> dict[str, ChannelStats]:
         state = self._apps.get(app_id)
         if state is None:
             return {}
-        return {name: self._stats(state, name) for name in state.channels}
+        names = self._local.channel_names(app_id)
+        return {name: self._stats(app_id, state, name) for name in names}
 
     async def channel(self, app_id: str, channel: str) -> ChannelStats:
         state = self._apps.get(app_id)
         if state is None:
             return ChannelStats(0, 0 if channel.startswith("presence-") else None)
-        return self._stats(state, channel)
+        return self._stats(app_id, state, channel)
 
-    @staticmethod
-    def _stats(state: _AppState, channel: str) -> ChannelStats:
+    def _stats(self, app_id: str, state: _AppState, channel: str) -> ChannelStats:
         users = state.presence.get(channel)
         user_count = len(users or ()) if channel.startswith("presence-") else None
-        return ChannelStats(len(state.channels.get(channel, ())), user_count)
+        return ChannelStats(len(self._local.subscribers(app_id, channel)), user_count)
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         state = self._apps.get(app_id)
