@@ -6,12 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pusher
 
-from tests.support.server import TidingsServer
+from tests.support.server import AppSpec
+
+
+class Target(Protocol):
+    """Where a tidings process listens and which app to use: a ``TidingsServer`` or the like."""
+
+    host: str
+    port: int
+
+    @property
+    def app(self) -> AppSpec: ...
 
 
 class Closed(Exception):
@@ -22,7 +32,7 @@ class Closed(Exception):
         self.code = code
 
 
-def sdk_for(server: TidingsServer, secret: str | None = None) -> pusher.Pusher:
+def sdk_for(server: Target, secret: str | None = None) -> pusher.Pusher:
     """The official Python SDK for ``server``'s first app, optionally with a wrong secret."""
     app = server.app
     return pusher.Pusher(
@@ -48,7 +58,7 @@ class RawClient:
     @classmethod
     async def connect(
         cls,
-        server: TidingsServer,
+        server: Target,
         key: str | None = None,
         *,
         query: str = "protocol=7&client=raw-test&version=1.0",
@@ -163,7 +173,7 @@ class RawClient:
         await self.close()
 
 
-async def assert_round_trip(server: TidingsServer, channel: str = "health-check") -> None:
+async def assert_round_trip(server: Target, channel: str = "health-check") -> None:
     """A well-behaved client still subscribes and receives a triggered event on ``server``."""
     async with await RawClient.connect(server) as client:
         await client.subscribe(channel)
