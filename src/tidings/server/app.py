@@ -23,6 +23,7 @@ from tidings.server.api.users import ListUsers
 from tidings.server.context import Context
 from tidings.server.subscription_count import SubscriptionCounts
 from tidings.server.websocket import websocket
+from tidings.webhooks import WebhookService
 
 ENDPOINTS: tuple[type[Endpoint], ...] = (
     TriggerEvent,
@@ -37,13 +38,15 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
 def build_context(config: Config) -> Context:
     bus = EventBus()
     adapter = MemoryAdapter(bus)
+    apps = StaticAppStore(config.apps)
     return Context(
         config=config,
-        apps=StaticAppStore(config.apps),
+        apps=apps,
         bus=bus,
         adapter=adapter,
         rate_limiter=MemoryRateLimiter(),
         subscription_counts=SubscriptionCounts(adapter, bus),
+        webhooks=WebhookService.for_config(config, apps, bus),
     )
 
 

@@ -16,6 +16,7 @@ from tidings.server.subscription_count import SubscriptionCounts
 
 if TYPE_CHECKING:
     from tidings.server.connection import Connection
+    from tidings.webhooks import WebhookService
 
 
 class SocketIds:
@@ -40,3 +41,4 @@ class Context:
     socket_ids: SocketIds = field(default_factory=SocketIds)
     connections: dict[str, Connection] = field(default_factory=dict)
     draining: bool = False
+    webhooks: WebhookService | None = None

@@ -27,6 +27,8 @@ async def serve(
 ) -> None:
     ctx = build_context(config)
     await ctx.adapter.start()
+    if ctx.webhooks is not None:
+        await ctx.webhooks.start()
     runner = web.AppRunner(
         build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=5.0
     )
@@ -47,6 +49,8 @@ async def serve(
         await stop.wait()
     finally:
         await drain(ctx, site, runner, server.shutdown_grace)
+        if ctx.webhooks is not None:  # after drain: closing sockets emits vacated events
+            await ctx.webhooks.close(server.shutdown_grace)
         sweeper.cancel()
         await ctx.adapter.close()
 

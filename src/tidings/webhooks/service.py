@@ -1,0 +1,306 @@
+"""The webhook service: observe the event bus, batch, persist, deliver, retry, dead-letter.
+
+The bus listener only does dictionary work (``Batcher``); finished batches are written to the
+durable queue by one writer task and posted by a delivery task, so neither SQLite nor HTTP ever
+runs inside fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidings.apps import AppStore
+from tidings.config import Config, ConfigError, ServerSettings
+from tidings.events import EventBus, HubEvent
+from tidings.webhooks.batcher import Batch, Batcher
+from tidings.webhooks.payload import batch_body
+from tidings.webhooks.queue import NewWebhook, QueuedWebhook, SqliteQueue, WebhookQueue, queue_path
+from tidings.webhooks.retry import RetryPolicy
+from tidings.webhooks.sender import Sender
+
+log = logging.getLogger("tidings.webhooks")
+
+# Requests in flight at once across all receivers: enough to keep a slow receiver from holding
+# up the others, few enough not to flood one that is just coming back.
+MAX_IN_FLIGHT = 8
+# A claim outlives the HTTP timeout by this much, for the bookkeeping after the answer.
+CLAIM_MARGIN = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    batch_window: float
+    batch_max: int | None  # None: no size limit, only the window
+    vacate_delay: float
+    timeout: float
+    retry: RetryPolicy
+
+    @classmethod
+    def from_server(cls, server: ServerSettings) -> WebhookSettings:
+        for name in ("webhook_batch_window", "webhook_vacate_delay", "webhook_backoff_base"):
+            if getattr(server, name) < 0:
+                raise ConfigError(f"[server] '{name}' must be >= 0 seconds")
+        for name in ("webhook_timeout", "webhook_backoff_max"):
+            if getattr(server, name) <= 0:
+                raise ConfigError(f"[server] '{name}' must be > 0 seconds")
+        if server.webhook_batch_max == 0:
+            raise ConfigError("[server] 'webhook_batch_max' must be >= 1 (or -1 for no limit)")
+        period = server.webhook_retry_period
+        return cls(
+            batch_window=server.webhook_batch_window,
+            batch_max=None if server.webhook_batch_max == -1 else server.webhook_batch_max,
+            vacate_delay=server.webhook_vacate_delay,
+            timeout=server.webhook_timeout,
+            retry=RetryPolicy(
+                period=math.inf if period == -1 else period,
+                base=server.webhook_backoff_base,
+                cap=server.webhook_backoff_max,
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookStats:
+    """Counters for metrics. ``buffered``: events in memory (batch window, vacate delay, not yet
+    written); ``queued``: webhooks in the durable queue awaiting a 2xx; ``dead_letters``: those
+    whose retry period ran out. ``sent``/``retried``/``failed`` count since start."""
+
+    buffered: int
+    queued: int
+    in_flight: int
+    dead_letters: int
+    sent: int
+    retried: int
+    failed: int
+
+
+class WebhookService:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        apps: AppStore,
+        bus: EventBus,
+        queue: WebhookQueue,
+        sender: Sender,
+        *,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self._apps = apps
+        self._bus = bus
+        self._queue = queue
+        self._sender = sender
+        self._clock = clock
+        self._jitter = jitter
+        self._batcher = Batcher(settings.batch_window, settings.batch_max, settings.vacate_delay)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._unsaved: list[tuple[NewWebhook, int]] = []
+        self._write_lock = asyncio.Lock()
+        self._unsaved_ready = asyncio.Event()
+        self._deliver_wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+        self._sent = self._retried = self._failed = 0
+
+    @classmethod
+    def for_config(cls, config: Config, apps: AppStore, bus: EventBus) -> WebhookService | None:
+        """The service, or None when no app has webhooks and no earlier run left any queued."""
+        settings = WebhookSettings.from_server(config.server)
+        path = queue_path(config.server.data_dir)
+        if not any(app.webhooks for app in config.apps) and not path.exists():
+            return None
+        return cls(settings, apps, bus, SqliteQueue(path), Sender(settings.timeout))
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            await self._queue.open()
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigError(
+                f"cannot open the webhook queue ({error}); set --data-dir, TIDINGS_DATA_DIR or "
+                "[server] data_dir to a writable directory"
+            ) from None
+        self._unsubscribe = self._bus.subscribe(self._observe)
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="webhooks-writer"),
+            asyncio.create_task(self._deliver_loop(), name="webhooks-delivery"),
+        ]
+        self._deliver_wake.set()  # whatever an earlier run left pending
+
+    async def close(self, grace: float) -> None:
+        """Write everything buffered (delayed events too: no one reconnects to a node that is
+        stopping), give deliveries up to ``grace`` seconds, then stop; the rest stays queued."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._hand_over(self._batcher.drain())
+        writer, deliverer = self._tasks
+        async with self._write_lock:
+            writer.cancel()  # it waits for the lock or the event, never inside a push
+        try:
+            await self._persist()
+        except Exception:
+            log.exception("could not write %d webhook(s) at shutdown", len(self._unsaved))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and await self._deliverable_now():
+            await asyncio.sleep(0.05)
+        deliverer.cancel()
+        for task in self._in_flight.values():
+            task.cancel()  # an interrupted attempt stays queued and is sent again next start
+        await asyncio.gather(*self._tasks, *self._in_flight.values(), return_exceptions=True)
+        await self._sender.close()
+        await self._queue.close()
+
+    async def _deliverable_now(self) -> bool:
+        if self._in_flight:
+            return True
+        next_at = await self._queue.next_due_at()
+        return next_at is not None and next_at <= self._clock()
+
+    def stats(self) -> WebhookStats:
+        return WebhookStats(
+            buffered=len(self._batcher) + sum(count for _, count in self._unsaved),
+            queued=self._queue.pending_count,
+            in_flight=len(self._in_flight),
+            dead_letters=self._queue.dead_count,
+            sent=self._sent,
+            retried=self._retried,
+            failed=self._failed,
+        )
+
+    # -- hot path: called inline by the bus ---------------------------------------------------
+    def _observe(self, event: HubEvent) -> None:
+        app = self._apps.by_id(event.app_id)
+        if app is None or not app.webhooks:
+            return
+        loop = asyncio.get_running_loop()
+        ready = self._batcher.add(app, event, loop.time())
+        if ready:
+            self._hand_over(ready)
+        self._schedule(loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = self._batcher.next_deadline()
+        if deadline is None or (self._timer is not None and self._timer_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = loop.call_at(deadline, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        # Timers may fire a hair early (uvloop rounds to milliseconds); the deadline has come.
+        ready = self._batcher.due(max(loop.time(), self._timer_at))
+        if ready:
+            self._hand_over(ready)
+        self._schedule(loop)
+
+    def _hand_over(self, batches: list[Batch]) -> None:
+        if not batches:
+            return
+        now = self._clock()
+        time_ms = int(now * 1000)
+        for batch in batches:
+            target = batch.target
+            body = batch_body(time_ms, batch.events)
+            webhook = NewWebhook(batch.app_id, target.url, target.headers, body, now)
+            self._unsaved.append((webhook, len(batch.events)))
+        self._unsaved_ready.set()
+
+    # -- persisting ---------------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            await self._unsaved_ready.wait()
+            self._unsaved_ready.clear()
+            try:
+                await self._persist()
+            except Exception:
+                log.exception("could not write %d webhook(s); retrying", len(self._unsaved))
+                await asyncio.sleep(1.0)
+                self._unsaved_ready.set()
+
+    async def _persist(self) -> None:
+        async with self._write_lock:
+            while self._unsaved:
+                taken, self._unsaved = self._unsaved, []
+                try:
+                    await self._queue.push([webhook for webhook, _ in taken])
+                except BaseException:
+                    self._unsaved[:0] = taken
+                    raise
+            self._deliver_wake.set()
+
+    # -- delivering ---------------------------------------------------------------------------
+    async def _deliver_loop(self) -> None:
+        while True:
+            self._deliver_wake.clear()
+            try:
+                timeout = await self._start_due()
+            except Exception:
+                log.exception("could not read the webhook queue; retrying")
+                timeout = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deliver_wake.wait(), timeout)
+
+    async def _start_due(self) -> float | None:
+        """Start attempts that are due; return how long to sleep if nothing else happens."""
+        free = MAX_IN_FLIGHT - len(self._in_flight)
+        if free <= 0:
+            return None  # a finishing attempt wakes us
+        lease = self.settings.timeout + CLAIM_MARGIN
+        for row in await self._queue.due(self._clock(), free, lease):
+            self._in_flight[row.id] = asyncio.create_task(self._attempt(row))
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            return None
+        next_at = await self._queue.next_due_at()
+        return None if next_at is None else max(0.01, next_at - self._clock())
+
+    async def _attempt(self, row: QueuedWebhook) -> None:
+        webhook = row.webhook
+        try:
+            app = self._apps.by_id(webhook.app_id)
+            if app is None:
+                error: str | None = f"app {webhook.app_id} is no longer configured"
+            else:
+                error = await self._sender.post(webhook, app)
+            if error is None:
+                await self._queue.delivered(row.id)
+                self._sent += 1
+                return
+            failures = row.attempts + 1
+            now = self._clock()
+            next_at = self.settings.retry.next_attempt(
+                webhook.created_at, now, failures, self._jitter()
+            )
+            if next_at is None:
+                await self._queue.dead_letter(row.id, failures, error, now)
+                self._failed += 1
+                log.warning(
+                    "webhook %d to %s dead-lettered after %d attempts: %s "
+                    "(replay with `tidings webhooks replay %d`)",
+                    row.id, webhook.url, failures, error, row.id,
+                )  # fmt: skip
+            else:
+                await self._queue.retry_later(row.id, failures, next_at, error)
+                self._retried += 1
+                log.info("webhook %d to %s failed (%s); retrying", row.id, webhook.url, error)
+        except Exception:
+            log.exception("webhook %d: delivery bookkeeping failed", row.id)
+        finally:
+            self._in_flight.pop(row.id, None)
+            self._deliver_wake.set()
