@@ -12,6 +12,7 @@ from typing import Any
 
 from tidings import __version__, config
 from tidings.server.context import Context
+from tidings.webhooks.cli import add_webhooks_command
 
 
 def run_async(main: Coroutine[Any, Any, None]) -> None:
@@ -30,7 +31,7 @@ def run_async(main: Coroutine[Any, Any, None]) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port")
+        for name in ("host", "port", "data_dir")
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
@@ -66,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 6001)")
     serve.add_argument("--config", help="TOML file with [server] settings and [[apps]]")
+    serve.add_argument("--data-dir", help="where the webhook queue is kept (default ./data)")
     serve.set_defaults(func=serve_command)
+    add_webhooks_command(commands)
     try:
         from tidings_demo.cli import add_demo_command
     except ImportError:
