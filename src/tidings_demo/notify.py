@@ -23,6 +23,13 @@ MAX_EVENT_LENGTH = 200
 RESERVED_EVENT_PREFIXES = ("pusher:", "pusher_internal:")
 
 
+_STATUS_OF = {
+    pusher.errors.PusherBadRequest: 400,
+    pusher.errors.PusherBadAuth: 401,
+    pusher.errors.PusherForbidden: 403,
+}
+
+
 class SendError(Exception):
     """The event did not reach tidings (unreachable, timed out, or rejected)."""
 
@@ -69,7 +76,10 @@ def _send_blocking(
         where = f"{config.tidings_host}:{config.tidings_port}"
         raise SendError(f"tidings at {where} is unreachable: {type(exc).__name__}") from exc
     except pusher.errors.PusherError as exc:
-        raise SendError(f"tidings rejected the event: {exc}") from exc
+        # The SDK's message is only the response body; its exception class carries the status.
+        status = _STATUS_OF.get(type(exc))
+        prefix = f"HTTP {status}: " if status else ""
+        raise SendError(f"tidings rejected the event: {prefix}{exc}") from exc
 
 
 async def send_with(
