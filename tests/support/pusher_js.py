@@ -204,14 +204,16 @@ class PusherJsDriver:
         presence: dict[str, Any] | None = None,
         user: dict[str, Any] | None = None,
         secret: str | None = None,
+        key: str | None = None,
         options: dict[str, Any] | None = None,
-        connect: bool = True,
+        wait_connected: bool = True,
         record_messages: bool = False,
     ) -> PusherJsClient:
-        """A new pusher-js client, connected unless ``connect`` is False.
+        """A new pusher-js client (it connects at once), by default once it is connected.
 
         ``presence`` is the presence data its auth handler signs, ``user`` the user data its
-        sign-in handler signs; ``secret`` overrides the app secret its Node SDK signs with;
+        sign-in handler signs; ``secret`` overrides the app secret its Node SDK signs with and
+        ``key`` the app key it connects with;
         ``options`` are merged into the pusher-js options. With ``record_messages`` every
         frame the connection receives is recorded too (see ``PusherJsClient.messages``).
         """
@@ -219,6 +221,8 @@ class PusherJsDriver:
         app = self.app_config()
         if secret is not None:
             app["secret"] = secret
+        if key is not None:
+            app["key"] = key
         spec = {
             "app": app,
             "presence": presence,
@@ -226,11 +230,9 @@ class PusherJsDriver:
             "options": options or {},
             "recordMessages": record_messages,
         }
-        if not connect:
-            spec["options"] = {"autoConnect": False, **spec["options"]}
         client = PusherJsClient(self, name)
         self.request("create", client=name, spec=spec)
-        if connect:
+        if wait_connected:
             client.wait_state("connected")
         return client
 

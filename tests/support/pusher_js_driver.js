@@ -20,7 +20,7 @@ Pusher.logToConsole = false;
 const clients = new Map();
 
 function emit(record) {
-  process.stdout.write(JSON.stringify(record) + '\n');
+  process.stdout.write(JSON.stringify(Object.assign({ at: Date.now() % 1e6 }, record)) + '\n');
 }
 
 function sdkFor(app) {
@@ -185,7 +185,13 @@ class Client {
 
 function plainError(error) {
   if (error && typeof error === 'object') {
-    return { type: error.type || null, data: error.data || null, message: String(error.error || '') };
+    // Handshake refusals arrive wrapped: {type: 'WebSocketError', error: {type, data}}.
+    const cause = error.error && typeof error.error === 'object' ? error.error : {};
+    return {
+      type: error.type || null,
+      data: error.data || cause.data || null,
+      message: String(cause.message || cause.type || error.error || ''),
+    };
   }
   return { type: null, data: null, message: String(error) };
 }
