@@ -31,7 +31,7 @@ def run_async(main: Coroutine[Any, Any, None]) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "data_dir")
+        for name in ("host", "port", "workers", "redis_url", "data_dir")
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
@@ -52,9 +52,14 @@ def banner(cfg: config.Config) -> Callable[[Context], None]:
 
 def serve_command(args: argparse.Namespace) -> int:
     from tidings.server.runner import serve
+    from tidings.server.workers import supervise, worker_index
 
     cfg = load_config(args)
-    run_async(serve(cfg, on_ready=banner(cfg)))
+    index = worker_index()
+    if cfg.server.workers > 1 and index is None:
+        return supervise(cfg, sys.argv[1:] if args.argv is None else args.argv)
+    on_ready = banner(cfg) if not index else None  # one banner for all workers
+    run_async(serve(cfg, on_ready=on_ready, reuse_port=cfg.server.workers > 1))
     return 0
 
 
@@ -68,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 6001)")
     serve.add_argument("--config", help="TOML file with [server] settings and [[apps]]")
     serve.add_argument("--data-dir", help="where the webhook queue is kept (default ./data)")
+    serve.add_argument(
+        "--workers", type=int, help="processes sharing the port (more than 1 needs --redis-url)"
+    )
+    serve.add_argument(
+        "--redis-url", help="share state with other nodes through Redis (redis://host:6379/0)"
+    )
     serve.set_defaults(func=serve_command)
     add_webhooks_command(commands)
     try:
@@ -81,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         result: int = args.func(args)

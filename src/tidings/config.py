@@ -61,6 +61,15 @@ class ServerSettings:
     webhook_retry_period: float = 300.0
     webhook_backoff_base: float = 1.0
     webhook_backoff_max: float = 60.0
+    # Scale-out (docs/cluster.md): with a Redis URL, every node shares state through Redis.
+    redis_url: str = ""
+    redis_prefix: str = "tidings"
+    # Bound on each Redis round trip, so a Redis outage costs an error, never a hung loop.
+    redis_timeout: float = 2.0
+    # A node silent this long is declared dead and its members and counts are removed.
+    node_timeout: float = 10.0
+    # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,4 +265,21 @@ def load(
             if value in seen:
                 raise ConfigError(f"two apps have the same {attribute} {value!r}; make it unique")
             seen.add(value)
+    _check_cluster(server)
     return Config(server=server, apps=tuple(apps), dev_app=dev_app)
+
+
+def _check_cluster(server: ServerSettings) -> None:
+    if server.workers < 1:
+        raise ConfigError("'workers' must be 1 or more")
+    if server.workers > 1 and not server.redis_url:
+        raise ConfigError(
+            f"--workers {server.workers} needs shared state: pass --redis-url redis://host:6379 "
+            "(or set TIDINGS_REDIS_URL, or [server] redis_url)"
+        )
+    if server.redis_url and not server.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"'redis_url' must start with redis://, rediss:// or unix://, got {server.redis_url!r}"
+        )
+    if server.node_timeout < 1:
+        raise ConfigError("'node_timeout' must be at least 1 second")

@@ -3,7 +3,7 @@
 ``Adapter`` is the interface; ``MemoryAdapter`` the embedded single-process driver.
 """
 
-from tidings.hub.base import Adapter, ChannelStats, Joined, Subscriber
+from tidings.hub.base import Adapter, ChannelStats, HubUnavailable, Joined, Subscriber
 from tidings.hub.memory import MemoryAdapter
 
-__all__ = ["Adapter", "ChannelStats", "Joined", "MemoryAdapter", "Subscriber"]
+__all__ = ["Adapter", "ChannelStats", "HubUnavailable", "Joined", "MemoryAdapter", "Subscriber"]

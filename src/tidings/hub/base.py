@@ -28,6 +28,10 @@ class Subscriber(Protocol):
         """Send ``pusher:error`` with ``code`` and close the socket with it."""
 
 
+class HubUnavailable(Exception):
+    """Shared state cannot be reached (e.g. Redis is down); the request can be retried."""
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     subscription_count: int
@@ -49,6 +53,10 @@ class Adapter(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release shared state, if the driver has any."""
+
+    def ready(self) -> bool:
+        """Whether shared state is reachable, for ``/ready``."""
+        return True
 
     @abstractmethod
     async def add_connection(self, conn: Subscriber) -> bool:

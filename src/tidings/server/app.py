@@ -9,9 +9,8 @@ from aiohttp import web
 from tidings.apps import StaticAppStore
 from tidings.config import Config
 from tidings.events import EventBus
-from tidings.hub import MemoryAdapter
+from tidings.hub.choose import shared_state
 from tidings.protocol.errors import ApiError
-from tidings.ratelimit import MemoryRateLimiter
 from tidings.server import health
 from tidings.server.api.base import Endpoint, error_response
 from tidings.server.api.batch_events import TriggerBatch
@@ -37,14 +36,14 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
 
 def build_context(config: Config) -> Context:
     bus = EventBus()
-    adapter = MemoryAdapter(bus)
+    adapter, rate_limiter = shared_state(config.server, bus)
     apps = StaticAppStore(config.apps)
     return Context(
         config=config,
         apps=apps,
         bus=bus,
         adapter=adapter,
-        rate_limiter=MemoryRateLimiter(),
+        rate_limiter=rate_limiter,
         subscription_counts=SubscriptionCounts(adapter, bus),
         webhooks=WebhookService.for_config(config, apps, bus),
     )

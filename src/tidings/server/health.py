@@ -15,4 +15,6 @@ async def ready(request: web.Request) -> web.Response:
     ctx: Context = request.app["ctx"]
     if ctx.draining:
         return web.Response(status=503, text="draining")
+    if not ctx.adapter.ready():
+        return web.Response(status=503, text="shared state (Redis) unreachable")
     return web.Response(text="OK")

@@ -24,6 +24,7 @@ async def serve(
     config: Config,
     on_ready: Callable[[Context], None] | None = None,
     stop: asyncio.Event | None = None,
+    reuse_port: bool = False,
 ) -> None:
     ctx = build_context(config)
     await ctx.adapter.start()
@@ -34,7 +35,8 @@ async def serve(
     )
     await runner.setup()
     server = config.server
-    sock = socket.create_server((server.host, server.port), backlog=2048)
+    # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
+    sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
     site = web.SockSite(runner, sock)
     await site.start()
     stop = stop or asyncio.Event()

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from tidings.apps import App
+from tidings.hub.base import HubUnavailable
 from tidings.protocol.errors import ApiError
 from tidings.protocol.signatures import verify_api_request
 from tidings.server.context import Context
@@ -97,6 +98,8 @@ class Endpoint(ABC):
             return json_response(await self.handle(api_request))
         except ApiError as error:
             return error_response(error)
+        except HubUnavailable as error:
+            return error_response(ApiError(503, str(error), {"Retry-After": "1"}))
 
     async def limit(self, app: App, bucket: str, points: int, per_second: int) -> None:
         decision = await self.ctx.rate_limiter.consume(f"{app.id}:{bucket}", points, per_second)

@@ -1,0 +1,120 @@
+"""Node liveness: heartbeats, reaping dead nodes, re-registering after Redis trouble.
+
+Each node refreshes ``P:node:N`` (expiring after ``node_timeout``) several times per timeout.
+Every tick it also checks the other nodes' keys; the first survivor to take ``P:reap:N`` removes
+a dead node's share (members, counts, sign-ins) and announces the departures, once.
+
+If our own key is gone (Redis restarted, or we were cut off so long that we were reaped), or a
+change failed to reach Redis, the node takes a fresh id, writes its whole local share under it
+and reaps the old id itself. Only a Redis that lost its data (seen from ``P:epoch``) keeps the
+re-registration silent, since every node is then re-announcing what clients already know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from tidings.config import ServerSettings
+from tidings.hub.redis_state import Keys, text
+
+if TYPE_CHECKING:
+    from tidings.hub.redis import RedisAdapter
+
+log = logging.getLogger("tidings.redis")
+FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class Nodes:
+    def __init__(
+        self, adapter: RedisAdapter, redis: Redis, keys: Keys, settings: ServerSettings
+    ) -> None:
+        self._adapter = adapter
+        self._redis = redis
+        self._keys = keys
+        self._ttl_ms = int(settings.node_timeout * 1000)
+        self._interval = min(1.0, settings.node_timeout / 5)
+        self._epoch: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    async def start(self) -> None:
+        await self.tick()
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        node = self._adapter.node
+        with contextlib.suppress(*FAILURES):
+            if await self._redis.set(self._keys.reap_lock(node), b"closing", nx=True, px=30_000):
+                await self._adapter.reap(node)  # whatever is left after the drain
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.tick()
+
+    async def tick(self) -> None:
+        adapter = self._adapter
+        try:
+            alive = await self._redis.set(
+                self._keys.node(adapter.node), b"1", px=self._ttl_ms, xx=True
+            )
+            if not alive or adapter.stale:
+                await self._reregister()
+            if not self.healthy:
+                log.warning("Redis reachable; node %s registered", adapter.node)
+            self.healthy = True
+            await self._sweep()
+        except FAILURES as error:
+            if self.healthy:
+                log.warning("Redis unreachable (%s); serving local sockets only", error)
+            self.healthy = False
+        except Exception:  # a bug here must not stop the heartbeat
+            log.exception("node heartbeat failed")
+
+    async def _reregister(self) -> None:
+        keys, adapter = self._keys, self._adapter
+        epoch = await self._redis.get(keys.epoch)
+        if epoch is None:
+            await self._redis.set(keys.epoch, secrets.token_hex(8).encode(), nx=True)
+            epoch = await self._redis.get(keys.epoch)
+        epoch = text(epoch) if epoch is not None else None
+        wiped = self._epoch is not None and epoch != self._epoch
+        self._epoch = epoch
+        old, node = adapter.new_node_id()
+        await self._redis.set(keys.node(node), b"1", px=self._ttl_ms)
+        await self._redis.sadd(keys.nodes, node)
+        try:
+            await adapter.restore(node, announce=not wiped)
+        except FAILURES:
+            adapter.stale = True
+            raise
+        if await self._redis.set(keys.reap_lock(old), node.encode(), nx=True, px=30_000):
+            await adapter.reap(old)
+
+    async def _sweep(self) -> None:
+        keys = self._keys
+        nodes = [text(node) for node in await self._redis.smembers(keys.nodes)]
+        others = [node for node in nodes if node != self._adapter.node]
+        if not others:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.exists(keys.node(node))
+            alive = await pipe.execute()
+        for node, exists in zip(others, alive, strict=True):
+            if exists:
+                continue
+            if await self._redis.set(keys.reap_lock(node), self._adapter.node, nx=True, px=30_000):
+                log.warning("node %s stopped answering; removing its members and counts", node)
+                await self._adapter.reap(node)

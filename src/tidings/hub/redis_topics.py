@@ -1,0 +1,139 @@
+"""The node's one pub/sub connection: subscribed only to the topics it has local sockets for.
+
+A topic is "wanted" from the first local socket that needs it to the last one leaving; ``want``
+returns once Redis has confirmed the SUBSCRIBE, so an event published after a client's
+subscription_succeeded cannot miss it. If the connection drops, a fresh one subscribes to every
+wanted topic again; what was published while it was down is lost (and said so in the log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from tidings.background import spawn
+
+log = logging.getLogger("tidings.redis")
+
+Handler = Callable[[bytes, bytes], None]
+
+
+class Topics:
+    def __init__(self, redis: Redis, home: bytes, on_message: Handler, timeout: float) -> None:
+        self._redis = redis
+        self._home = home  # always subscribed, so the connection never sits unsubscribed
+        self._on_message = on_message
+        self._timeout = timeout
+        self._wanted: dict[bytes, asyncio.Future[None]] = {}
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._drop_connection()
+
+    def topics(self) -> list[bytes]:
+        return list(self._wanted)
+
+    async def want(self, topic: bytes) -> None:
+        """Subscribe to ``topic`` (if not yet) and wait, boundedly, for Redis to confirm it."""
+        ready = self._wanted.get(topic)
+        if ready is None:
+            ready = self._wanted[topic] = asyncio.get_running_loop().create_future()
+            pubsub = self._pubsub
+            if pubsub is not None:
+                try:  # no wait_for: its task could reorder this after a later UNSUBSCRIBE
+                    await pubsub.subscribe(topic)
+                except (RedisError, OSError, TimeoutError) as error:
+                    log.warning("SUBSCRIBE %s failed (%s); retried on reconnect", topic, error)
+                    self.reconnect()
+        if not ready.done():
+            # Past the bound the socket is still served locally; the topic follows on reconnect.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(ready), self._timeout)
+
+    async def drop(self, topic: bytes) -> None:
+        ready = self._wanted.pop(topic, None)
+        if ready is not None and not ready.done():
+            ready.cancel()
+        pubsub = self._pubsub
+        if ready is not None and pubsub is not None:
+            try:
+                await pubsub.unsubscribe(topic)
+            except (RedisError, OSError, TimeoutError):
+                self.reconnect()  # a fresh connection subscribes only to what is wanted
+
+    def reconnect(self) -> None:
+        """Drop the connection; the loop makes a new one and resubscribes."""
+        pubsub, self._pubsub = self._pubsub, None
+        self.connected.clear()
+        if pubsub is not None:
+            spawn(self._close_quietly(pubsub))
+
+    async def _drop_connection(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            await self._close_quietly(pubsub)
+
+    @staticmethod
+    async def _close_quietly(pubsub: PubSub) -> None:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
+                for topic, ready in list(self._wanted.items()):
+                    if ready.done():  # confirmed before the drop: confirm again
+                        self._wanted[topic] = asyncio.get_running_loop().create_future()
+                if self._wanted:
+                    await asyncio.wait_for(pubsub.subscribe(*self._wanted), self._timeout)
+                self._pubsub = pubsub
+                self.connected.set()
+                delay = 0.1
+                await self._listen(pubsub)
+            except asyncio.CancelledError:
+                await self._close_quietly(pubsub)
+                raise
+            except Exception as error:  # any failure means: reconnect
+                if self.connected.is_set() or delay == 0.1:
+                    log.warning("Redis pub/sub connection lost (%s); reconnecting", error)
+            if self._pubsub is pubsub:
+                self._pubsub = None
+            self.connected.clear()
+            await self._close_quietly(pubsub)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while self._pubsub is pubsub:
+            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            kind, topic = message["type"], message["channel"]
+            if kind == "message":
+                try:
+                    self._on_message(topic, message["data"])
+                except Exception:  # one bad message must not stop delivery of the others
+                    log.exception("failed to deliver a message from %s", topic)
+            elif kind == "subscribe":
+                ready = self._wanted.get(topic)
+                if ready is not None and not ready.done():
+                    ready.set_result(None)

@@ -1,0 +1,57 @@
+"""``tidings serve --workers N``: N processes on one port, one supervisor in front.
+
+Each worker is a full node on the same port (SO_REUSEPORT: the kernel spreads new connections)
+sharing state through Redis. The supervisor only forwards SIGTERM/SIGINT, so every worker
+drains its own sockets, and exits once they all have; if a worker dies on its own it stops the
+others and exits non-zero, leaving restarts to whatever runs tidings (systemd, Kubernetes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from tidings.config import Config
+
+WORKER_ENV = "TIDINGS_WORKER_INDEX"
+log = logging.getLogger("tidings")
+
+
+def worker_index() -> int | None:
+    """This process's worker number when a supervisor started it, else None."""
+    value = os.environ.get(WORKER_ENV)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def supervise(config: Config, argv: Sequence[str]) -> int:
+    workers: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for index in range(config.server.workers):
+        env = {**os.environ, WORKER_ENV: str(index)}
+        workers.append(subprocess.Popen([sys.executable, "-m", "tidings", *argv], env=env))
+    status = 0
+    while any(worker.poll() is None for worker in workers):
+        for worker in workers:
+            code = worker.poll()
+            if code is not None and code != 0 and not stopping:
+                log.error("worker %d exited with status %d; stopping the others", worker.pid, code)
+                status = 1
+                forward(signal.SIGTERM, None)
+        time.sleep(0.1)
+    return status
