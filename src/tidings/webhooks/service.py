@@ -31,8 +31,10 @@ log = logging.getLogger("tidings.webhooks")
 # Requests in flight at once across all receivers: enough to keep a slow receiver from holding
 # up the others, few enough not to flood one that is just coming back.
 MAX_IN_FLIGHT = 8
-# A claim outlives the HTTP timeout by this much, for the bookkeeping after the answer.
-CLAIM_MARGIN = 30.0
+# A claim outlives the HTTP timeout by this much, for the bookkeeping after the answer. Claims
+# of a killed process are released when the queue is next opened, so this only delays a
+# surviving worker picking up a crashed sibling's attempts.
+CLAIM_MARGIN = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tidings.webhooks.queue import NewWebhook, SqliteQueue
@@ -61,3 +63,38 @@ async def test_retries_wait_and_dead_letters_stay_until_replayed(tmp_path: Path)
     await reopened.delivered(dead.id)
     assert (reopened.pending_count, reopened.dead_count) == (1, 0)
     await reopened.close()
+
+
+CLAIM_AND_DIE = """
+import asyncio, os, sys
+from tidings.webhooks.queue import SqliteQueue
+
+async def main():
+    queue = SqliteQueue(sys.argv[1])
+    await queue.open()
+    claimed = await queue.due(now=100.0, limit=10, lease=3600.0)
+    print(len(claimed), flush=True)
+    os._exit(0)  # like a SIGKILL mid-attempt: no release, no close
+
+asyncio.run(main())
+"""
+
+
+async def test_claims_of_a_process_that_died_lapse_when_the_queue_is_reopened(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "q.sqlite3"
+    queue = SqliteQueue(path)
+    await queue.open()
+    await queue.push([webhook(1)])
+    await queue.close()
+    claimer = subprocess.run(
+        [sys.executable, "-c", CLAIM_AND_DIE, str(path)], capture_output=True, text=True
+    )
+    assert claimer.stdout.strip() == "1", claimer.stderr
+
+    restarted = SqliteQueue(path)
+    await restarted.open()
+    [row] = await restarted.due(now=100.0, limit=10, lease=30.0)
+    assert row.webhook == webhook(1)
+    await restarted.close()

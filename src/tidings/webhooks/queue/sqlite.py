@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
     next_attempt_at REAL NOT NULL,
     failed_at REAL,
     last_error TEXT,
-    claimed_until REAL
+    claimed_until REAL,
+    claimed_by INTEGER
 );
 CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (failed_at, next_attempt_at);
 """
@@ -90,6 +92,7 @@ class SqliteQueue:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
+            _release_orphaned_claims(db)
             self._db = db
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
@@ -120,15 +123,15 @@ class SqliteQueue:
 
     async def due(self, now: float, limit: int, lease: float) -> list[QueuedWebhook]:
         # Claiming and reading in one statement lets several processes (workers) share the file
-        # without two of them posting the same webhook; a crashed claimer's lease just runs out.
+        # without two of them posting the same webhook; a crashed claimer's lease runs out.
         query = (
-            f"UPDATE webhooks SET claimed_until = ? WHERE id IN (SELECT id FROM webhooks "
-            f"WHERE failed_at IS NULL AND next_attempt_at <= ? "
-            f"AND (claimed_until IS NULL OR claimed_until <= ?) "
+            "UPDATE webhooks SET claimed_until = ?, claimed_by = ? WHERE id IN "
+            "(SELECT id FROM webhooks WHERE failed_at IS NULL AND next_attempt_at <= ? "
+            "AND (claimed_until IS NULL OR claimed_until <= ?) "
             f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_COLUMNS}"
         )
         rows = await self._run(
-            lambda db: db.execute(query, (now + lease, now, now, limit)).fetchall()
+            lambda db: db.execute(query, (now + lease, os.getpid(), now, now, limit)).fetchall()
         )
         return sorted((_row(row) for row in rows), key=lambda row: (row.next_attempt_at, row.id))
 
@@ -159,7 +162,7 @@ class SqliteQueue:
         await self._run(
             lambda db: db.execute(
                 "UPDATE webhooks SET attempts = ?, next_attempt_at = ?, last_error = ?, "
-                "claimed_until = NULL WHERE id = ?",
+                "claimed_until = NULL, claimed_by = NULL WHERE id = ?",
                 (attempts, next_attempt_at, error, webhook_id),
             )
         )
@@ -171,7 +174,7 @@ class SqliteQueue:
             ).fetchone()
             db.execute(
                 "UPDATE webhooks SET attempts = ?, last_error = ?, claimed_until = NULL, "
-                "failed_at = COALESCE(failed_at, ?) WHERE id = ?",
+                "claimed_by = NULL, failed_at = COALESCE(failed_at, ?) WHERE id = ?",
                 (attempts, error, now, webhook_id),
             )
             return was is not None and was[0] is None
@@ -189,6 +192,31 @@ class SqliteQueue:
         query += " ORDER BY id"
         rows = await self._run(lambda db: db.execute(query, params).fetchall())
         return [_row(row) for row in rows]
+
+
+def _release_orphaned_claims(db: sqlite3.Connection) -> None:
+    """Claims held by processes that are gone (killed mid-attempt) lapse now, not at lease end:
+    a restarted server resends at once what its predecessor had in flight."""
+    owners = [pid for (pid,) in db.execute("SELECT DISTINCT claimed_by FROM webhooks")]
+    gone = [pid for pid in owners if pid is not None and not _alive(pid)]
+    if gone:
+        db.execute(
+            "UPDATE webhooks SET claimed_until = NULL, claimed_by = NULL "
+            f"WHERE claimed_by IN ({_placeholders(gone)})",
+            gone,
+        )
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a claim from an earlier process that had our pid: we just started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _counts(db: sqlite3.Connection) -> tuple[int, int]:
