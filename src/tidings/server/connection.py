@@ -25,6 +25,7 @@ from tidings.server.context import Context
 from tidings.session import ClientEvent, Command, Session, SignIn, Subscribe, Unsubscribe
 
 log = logging.getLogger("tidings.connection")
+CLOSE_HANDSHAKE_TIMEOUT = 3.0
 
 
 class Connection:
@@ -81,7 +82,10 @@ class Connection:
 
     async def _close(self, code: int, reason: str) -> None:
         try:
-            await self.ws.close(code=code, message=reason.encode()[:123])
+            # A peer that stopped reading never drains the close frame; without a bound this
+            # waits forever and the socket, its subscriptions and presence entries stay.
+            async with asyncio.timeout(CLOSE_HANDSHAKE_TIMEOUT):
+                await self.ws.close(code=code, message=reason.encode()[:123])
         except Exception:  # the peer may already be gone; closing is best effort
             self.transport.abort()
 
