@@ -54,7 +54,7 @@ class ServerSettings:
     data_dir: str = "./data"
     # Webhooks (docs/webhooks.md): events wait up to the window to share one request; vacated
     # and member_removed wait the delay so a quick reconnect cancels them, as on hosted Pusher.
-    webhook_batch_window: float = 0.25
+    webhook_batch_window: float = 0.1
     webhook_batch_max: int = 100
     webhook_vacate_delay: float = 3.0
     webhook_timeout: float = 10.0
