@@ -177,3 +177,20 @@ def test_a_user_with_two_sockets_stays_online_until_the_last_one_goes(
         ("online", ["u-bob"]),
         ("offline", ["u-bob"]),
     ]
+
+
+def test_a_watchlist_over_100_users_is_trimmed_with_a_4302_warning(
+    shared_server: TidingsServer, pusher_js: Callable[..., PusherJsDriver]
+) -> None:
+    driver = pusher_js(shared_server)
+    watched = [f"u-{n}" for n in range(101)]
+    fan = driver.client("fan", user=user("u-fan", "Fan", watchlist=watched))
+
+    assert fan.signin()["id"] == "u-fan"
+
+    error = fan.wait_error(4302)
+    assert "1 ignored" in error["data"]["message"]
+    fan.wait_watchlist("offline", "u-99")
+    reported = {uid for _, ids in fan.watchlist() for uid in ids}
+    assert reported == set(watched[:100])
+    assert fan.state == "connected"
