@@ -73,6 +73,7 @@ class TidingsServer:
         self.config_path = Path(self._dir.name) / "tidings.toml"
         self.log_path = Path(self._dir.name) / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._redis: Any = None  # RedisServer of TIDINGS_TEST_CLUSTER=redis
 
     @property
     def app(self) -> AppSpec:
@@ -90,7 +91,15 @@ class TidingsServer:
         env.update(self.env)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tidings", "serve", "--config", str(self.config_path)],
+            [
+                sys.executable,
+                "-m",
+                "tidings",
+                "serve",
+                "--config",
+                str(self.config_path),
+                *self._cluster_args(),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -107,6 +116,19 @@ class TidingsServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"tidings did not become ready:\n{self.log()}")
+
+    def _cluster_args(self) -> list[str]:
+        """With TIDINGS_TEST_CLUSTER=redis, run as 2 workers sharing an own redis-server, so
+        the single-node suite also checks the cluster (see docs/cluster.md)."""
+        if os.environ.get("TIDINGS_TEST_CLUSTER") != "redis":
+            return []
+        if "redis_url" in self.server_settings or "workers" in self.server_settings:
+            return []
+        if self._redis is None:
+            from tests.support.redis_server import RedisServer
+
+            self._redis = RedisServer().start()
+        return ["--workers", "2", "--redis-url", self._redis.url]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -128,6 +150,9 @@ class TidingsServer:
         self._log.close()
         code = self.process.returncode
         self.process = None
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
         return code
 
     def rss_kib(self) -> int:

@@ -1,0 +1,101 @@
+"""Three tidings nodes on loopback ports sharing one real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.raw_client import RawClient
+from tests.support.redis_server import RedisServer
+from tests.support.server import AppSpec, TidingsServer
+
+NODE_TIMEOUT = 2.0  # seconds before a silent node's members are removed
+
+
+def start_nodes(
+    redis: RedisServer, app: AppSpec, count: int = 3, **server: Any
+) -> list[TidingsServer]:
+    settings = {"redis_url": redis.url, "node_timeout": NODE_TIMEOUT, **server}
+    nodes: list[TidingsServer] = []
+    try:
+        for _ in range(count):
+            nodes.append(TidingsServer([app], dict(settings)).start())
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as redis:
+        yield redis
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server: RedisServer) -> Iterator[list[TidingsServer]]:
+    """Nodes A, B and C of one app with client events and subscription counts on."""
+    app = AppSpec(settings={"enable_client_events": True, "enable_subscription_count": True})
+    nodes = start_nodes(redis_server, app)
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+def make_cluster() -> Iterator[Callable[..., tuple[RedisServer, list[TidingsServer]]]]:
+    """An own redis-server and nodes for tests that kill or restart things."""
+    started: list[tuple[RedisServer, list[TidingsServer]]] = []
+
+    def start(app: AppSpec | None = None, count: int = 3, **server: Any) -> Any:
+        redis = RedisServer().start()
+        nodes = start_nodes(redis, app or AppSpec(), count, **server)
+        started.append((redis, nodes))
+        return redis, nodes
+
+    yield start
+    for redis, nodes in started:
+        for node in nodes:
+            node.stop()
+        redis.stop()
+
+
+def presence_user(user_id: str, **info: Any) -> dict[str, Any]:
+    return {"user_id": user_id, "user_info": info}
+
+
+async def frames_until(client: RawClient, event: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Every frame before the first ``event`` (a sentinel triggered after what is checked),
+    leaving out subscription counts, which come and go with other tests' clients."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        frame = await client.recv(timeout)
+        if frame.get("event") == event:
+            return seen
+        if frame.get("event") != "pusher_internal:subscription_count":
+            seen.append(frame)
+
+
+def data(frame: dict[str, Any]) -> Any:
+    """A frame's data: API events carry a JSON string, client events may carry the object."""
+    value = frame["data"]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Wait until the blocking ``check`` (run off the loop) returns something true."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await asyncio.to_thread(check):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking SDK call off the event loop, so the WebSocket clients keep reading."""
+    return await asyncio.to_thread(function, *args, **kwargs)
