@@ -331,6 +331,17 @@ class PusherJsClient:
             if r["type"] == "message" and (event is None or r["message"].get("event") == event)
         ]
 
+    def wait_message(self, event: str, timeout: float | None = None) -> dict[str, Any]:
+        """The first frame named ``event`` off the wire (needs ``record_messages=True``)."""
+        record = self.driver.wait_record(
+            lambda r: (
+                self._mine(r) and r["type"] == "message" and r["message"].get("event") == event
+            ),
+            f"{self.name} to receive a {event} frame",
+            timeout,
+        )
+        return record["message"]  # type: ignore[no-any-return]
+
     # -- channels -----------------------------------------------------------------------------
     def subscribe(
         self,

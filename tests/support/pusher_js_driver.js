@@ -4,6 +4,7 @@
 // stdin: one JSON command per line, {"id": n, "cmd": "...", ...}.
 // stdout: one JSON record per line: {"type": "reply", "id": n, "ok": bool, ...} for commands,
 // and unsolicited records for everything the clients observe (events, state changes, errors).
+// Every record carries "at" (milliseconds, mod 10^6) to read timings off a failure report.
 //
 // Authorization and sign-in go through the official Node `pusher` SDK inside pusher-js's
 // customHandler hooks, so the tests exercise the Node SDK's signatures as well.
