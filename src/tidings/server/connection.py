@@ -66,6 +66,10 @@ class Connection:
         if self.closing:
             return
         transport = self.transport
+        if transport.is_closing():
+            # The peer vanished and our read loop has not noticed yet; uvloop raises on a write
+            # here, which would abort a whole broadcast (or someone else's subscribe) midway.
+            return
         if transport.get_write_buffer_size() > self._limit:
             self.close(Code.OVER_CAPACITY, "Send buffer full: the client is reading too slowly")
             return
