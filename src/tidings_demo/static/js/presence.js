@@ -28,10 +28,12 @@ function addChat(from, text, mine) {
   );
 }
 
-function subscriptionFailed(channelName, status) {
+// Both channels can fail (say, 403 when not logged in): every failure stays on screen.
+function subscriptionFailed(failures, channelName, status) {
   const code = status?.status;
   const hint = code === 403 ? " (log in first: /login)" : "";
-  showError(errorElement, `Subscription to ${channelName} failed: ${code || status?.error || "error"}${hint}`);
+  failures.push(`Subscription to ${channelName} failed: ${code || status?.error || "error"}${hint}`);
+  showError(errorElement, failures.join("\n"));
 }
 
 function join(room) {
@@ -48,9 +50,10 @@ function join(room) {
     if (data) $("signin-status").textContent = `Signed in to tidings as ${data.user_info?.name} (${data.id}).`;
   });
 
+  const failures = [];
   const presence = pusher.subscribe(`presence-${room}`);
   presence.bind("pusher:subscription_succeeded", (members) => renderMembers(members));
-  presence.bind("pusher:subscription_error", (status) => subscriptionFailed(presence.name, status));
+  presence.bind("pusher:subscription_error", (status) => subscriptionFailed(failures, presence.name, status));
   presence.bind("pusher:member_added", (member) => {
     renderMembers(presence.members);
     logPresence(`${member.info?.name || member.id} joined`);
@@ -64,7 +67,7 @@ function join(room) {
   chat.bind("pusher:subscription_succeeded", () => {
     $("chat-button").disabled = false;
   });
-  chat.bind("pusher:subscription_error", (status) => subscriptionFailed(chat.name, status));
+  chat.bind("pusher:subscription_error", (status) => subscriptionFailed(failures, chat.name, status));
   chat.bind("client-chat", (data) => {
     try {
       addChat(data.from, data.text, false);
