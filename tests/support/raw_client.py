@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from typing import Any, Protocol
 
@@ -160,6 +161,11 @@ class RawClient:
         if not wait:
             return {}
         return await self.expect("pusher_internal:subscription_succeeded", channel)
+
+    async def vanish(self) -> None:
+        """Drop the TCP connection without a close frame, like a phone leaving coverage."""
+        self.ws.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        await self.close()
 
     async def close(self) -> None:
         await self.ws.close()
