@@ -25,6 +25,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tidings.config import ServerSettings
@@ -56,12 +57,14 @@ TERMINATE = b"terminate"
 
 
 def connect(settings: ServerSettings) -> Redis:
-    """A client whose every call fails within ``redis_timeout`` instead of retrying for long."""
+    """A client whose every call fails within about ``redis_timeout`` instead of retrying for
+    long. One retry on a broken connection, since pooled connections all break when Redis
+    restarts; none on a timeout, which may hide a script that did run."""
     return Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=64,
     )
 

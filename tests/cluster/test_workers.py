@@ -1,0 +1,52 @@
+"""``tidings serve --workers N``: one port, N processes, one shared state; refused without Redis."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from tests.cluster.conftest import call, data
+from tests.support.raw_client import RawClient, sdk_for
+from tests.support.redis_server import RedisServer
+from tests.support.server import ROOT, TidingsServer
+
+
+def test_more_than_one_worker_without_redis_is_refused_with_status_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings", "serve", "--workers", "2", "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "--workers 2 needs shared state" in result.stderr
+    assert "--redis-url" in result.stderr
+
+
+async def test_two_workers_share_one_port_and_one_state_then_drain_on_sigterm(
+    redis_server: RedisServer,
+) -> None:
+    server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
+    try:
+        clients = [await RawClient.connect(server) for _ in range(12)]
+        workers = {client.socket_id.split(".")[0] for client in clients}
+        assert len(workers) == 2  # the kernel spread the sockets over both processes
+        for client in clients:
+            await client.subscribe("shared")
+        await call(sdk_for(server).trigger, "shared", "hello", {"to": "all"})
+        for client in clients:
+            frame = await client.next_event()
+            assert (frame["event"], data(frame)) == ("hello", {"to": "all"})
+        info = await call(sdk_for(server).channel_info, "shared", ["subscription_count"])
+        assert info["subscription_count"] == 12
+
+        server.signal(signal.SIGTERM)
+        for client in clients:
+            assert await client.close_code() == 4200  # every worker drained its sockets
+            await client.close()
+        assert server.stop() == 0
+    finally:
+        server.stop()
