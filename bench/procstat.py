@@ -1,0 +1,106 @@
+"""What /proc says about a server's process tree and the machine: RSS, CPU time, busy time."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat[stat.rfind(")") + 2 :].split()[1])
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def process_tree(root: int) -> list[int]:
+    tree, found, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(tree.get(pid, ()))
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def tree_rss_bytes(root: int) -> int:
+    total = 0
+    for pid in process_tree(root):
+        try:
+            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError):
+            continue
+        total += pages * PAGE
+    return total
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system time of every live process in the tree (threads included)."""
+    ticks = 0
+    for pid in process_tree(root):
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / TICKS
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def machine_busy_seconds() -> float:
+    """Non-idle CPU time of the whole machine, all cores."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields[:8]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / TICKS
+
+
+@dataclass(slots=True)
+class CpuWindow:
+    """CPU used between start() and stop(), as fractions of one core: server, us, everybody else."""
+
+    server_pid: int | None
+    _wall: float = 0.0
+    _server: float = 0.0
+    _own: float = 0.0
+    _busy: float = 0.0
+
+    def start(self) -> CpuWindow:
+        self._wall = time.perf_counter()
+        self._server = tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        self._own = own_cpu_seconds()
+        self._busy = machine_busy_seconds()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self._wall
+        server = (tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0) - self._server
+        own = own_cpu_seconds() - self._own
+        busy = machine_busy_seconds() - self._busy
+        return {
+            "seconds": wall,
+            "server_cpu_pct": 100 * server / wall,
+            "loadgen_cpu_pct": 100 * own / wall,
+            "other_cpu_pct": max(0.0, 100 * (busy - server - own) / wall),
+        }

@@ -1,0 +1,317 @@
+"""Turn the raw results of a run into ``latest.json``, ``latest.md`` and ``latest.png``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Spread, ratio, spread
+
+# (scenario, metric, label, higher is better?) in the order the tables show them.
+HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
+    "idle": [
+        ("connect_per_s", "connects+subscribes /s", True),
+        ("rss_per_conn_kib", "server RSS per connection (KiB)", False),
+        ("rss_mib", "server RSS (MiB)", False),
+    ],
+    "fanout": [
+        ("triggers_per_s", "events accepted /s", True),
+        ("deliveries_per_s", "deliveries received /s", True),
+        ("deliveries_per_server_cpu_s", "deliveries per server CPU-second", True),
+        ("server_cpu_pct", "server CPU %", None),
+        ("load_p99_ms", "p99 delivery latency under load (ms)", False),
+        ("losses", "losses (must be 0)", False),
+        ("closed", "sockets closed by the server", False),
+    ],
+    "latency": [
+        ("p50_ms", "p50 (ms)", False),
+        ("p90_ms", "p90 (ms)", False),
+        ("p99_ms", "p99 (ms)", False),
+        ("max_ms", "max (ms)", False),
+        ("server_cpu_pct", "server CPU %", None),
+        ("losses", "losses (must be 0)", False),
+    ],
+    "channels": [
+        ("triggers_per_s", "events accepted /s", True),
+        ("p50_ms", "p50 delivery latency (ms)", False),
+        ("p99_ms", "p99 delivery latency (ms)", False),
+        ("server_cpu_pct", "server CPU %", None),
+        ("losses", "losses (must be 0)", False),
+    ],
+    "presence": [
+        ("join_s", "time for all to join (s)", False),
+        ("joins_per_s", "joins /s", True),
+        ("join_p99_ms", "p99 join latency (ms)", False),
+        ("server_cpu_pct", "server CPU % while joining", None),
+        ("failed_joins", "failed joins", False),
+        ("member_added_missing", "member_added missing", False),
+    ],
+    "http": [
+        ("requests_per_s", "requests /s", True),
+        ("requests_per_server_cpu_s", "requests per server CPU-second", True),
+        ("p50_ms", "p50 (ms)", False),
+        ("p99_ms", "p99 (ms)", False),
+        ("server_cpu_pct", "server CPU %", None),
+        ("new_connections_per_request", "new TCP connections per request", False),
+    ],
+}
+LOAD_ROWS = [("loadgen_cpu_pct", "load generator CPU %"), ("other_cpu_pct", "other load CPU %")]
+SCENARIO_TITLES = {
+    "idle": "1. Idle connections",
+    "fanout": "2. Fan-out (one channel, triggers as fast as accepted)",
+    "latency": "3. Latency (paced triggers, send time in the payload)",
+    "channels": "4. Many channels (one socket per channel, random targets)",
+    "presence": "5. Presence join",
+    "http": "6. HTTP API alone (no subscribers)",
+}
+CHARTS = [
+    ("idle", "rss_per_conn_kib", "RSS per idle connection (KiB)"),
+    ("idle", "connect_per_s", "connects + subscribes /s"),
+    ("fanout", "deliveries_per_s", "fan-out deliveries /s"),
+    ("fanout", "deliveries_per_server_cpu_s", "fan-out deliveries per server CPU-s"),
+    ("latency", "p99_ms", "latency p99 (ms)"),
+    ("channels", "triggers_per_s", "many channels: events /s"),
+    ("presence", "join_s", "presence: time to join (s)"),
+    ("http", "requests_per_s", "HTTP API requests /s"),
+]
+
+
+def machine() -> dict[str, str]:
+    def first(path: str, key: str) -> str:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+
+    def run(*command: str) -> str:
+        try:
+            return subprocess.run(command, capture_output=True, text=True, check=False).stdout
+        except OSError:
+            return "?"
+
+    import aiohttp
+    import orjson
+    import uvloop
+
+    return {
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "cores": str(os.cpu_count()),
+        "memory": first("/proc/meminfo", "MemTotal"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": run("node", "--version").strip(),
+        "libraries": f"aiohttp {aiohttp.__version__}, uvloop {uvloop.__version__}, "
+        f"orjson {orjson.__version__}",
+        "loadavg_at_start": Path("/proc/loadavg").read_text().strip(),
+    }
+
+
+def _groups(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[str, list]]]:
+    """(scenario, case) -> target -> metric -> values over repetitions."""
+    groups: dict[tuple[str, str], dict[str, dict[str, list]]] = {}
+    for row in results:
+        per_target = groups.setdefault((row["scenario"], row["case"]), {})
+        metrics = per_target.setdefault(row["target"], {})
+        for name, value in row["metrics"].items():
+            metrics.setdefault(name, []).append(value)
+    return groups
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if value else "0"
+
+
+def _cell(summary: Spread | None) -> str:
+    if summary is None:
+        return "-"
+    text = _number(summary.median)
+    if summary.count > 1:
+        text += f" ±{summary.plus_minus_pct:.0f}%"
+    return text
+
+
+def _ratio_cell(value: float | None, higher_better: bool | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}x"
+    if higher_better is not None and not math.isclose(value, 1.0, rel_tol=0.1):
+        better = value > 1 if higher_better else value < 1
+        text += " ✓" if better else " ✗"
+    return text
+
+
+def markdown(run: dict[str, Any]) -> str:
+    meta = run["meta"]
+    targets = meta["targets"]
+    compared = [t for t in ("tidings", "soketi") if t in targets]
+    extra = [t for t in targets if t not in compared]
+    lines = [
+        f"# tidings vs soketi — {meta['started']}",
+        "",
+        f"Command: `{meta['command']}` ({meta['mode']} scale, {meta['reps']} repetition(s), "
+        f"{meta['duration_s'] / 60:.1f} min)",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in meta["machine"].items()),
+        "",
+        "Servers: " + "; ".join(meta["versions"].values()),
+        "",
+        "Cells are medians over repetitions, ± half the min-max range as % of the median. The "
+        "ratio is tidings/soketi; ✓ marks tidings better by more than 10%, ✗ worse. `trivial` is "
+        "bench/trivial_server.py, run once: the load generator's ceiling, not a competitor. "
+        "'other load CPU %' is machine busy time minus server and load generator: when it is "
+        "high, other work shared the cores and the figures are noisy.",
+        "",
+    ]
+    if meta.get("note"):
+        lines += [f"**Note:** {meta['note']}", ""]
+    groups = _groups(run["results"])
+    for scenario, title in SCENARIO_TITLES.items():
+        cases = [case for (s, case) in groups if s == scenario]
+        if not cases:
+            continue
+        header = ["case", "metric", *compared]
+        if len(compared) == 2:
+            header.append("tidings/soketi")
+        header += extra
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "---|" * len(header))
+        rows = HEADLINES[scenario] + (
+            [(m, label, None) for m, label in LOAD_ROWS] if scenario != "idle" else []
+        )
+        for case in cases:
+            per_target = groups[(scenario, case)]
+            for index, (metric, label, higher) in enumerate(rows):
+                summaries = {t: spread(per_target.get(t, {}).get(metric, [])) for t in targets}
+                if all(s is None for s in summaries.values()):
+                    continue
+                cells = [case if index == 0 else "", label]
+                cells += [_cell(summaries[t]) for t in compared]
+                if len(compared) == 2:
+                    tidings, soketi = summaries["tidings"], summaries["soketi"]
+                    value = ratio(
+                        tidings.median if tidings else None, soketi.median if soketi else None
+                    )
+                    cells.append(_ratio_cell(value, higher))
+                cells += [_cell(summaries[t]) for t in extra]
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if run["errors"]:
+        lines += ["## Failures", ""]
+        lines += [
+            f"- {e['target']} rep {e['rep']} {e['scenario']}: `{e['error']}`" for e in run["errors"]
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(run: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no chart", flush=True)
+        return False
+    groups = _groups(run["results"])
+    targets = run["meta"]["targets"]
+    colours = {"tidings": "#2b7bba", "soketi": "#e07b39", "trivial": "#9a9a9a"}
+    panels = [(s, m, t) for s, m, t in CHARTS if any(key[0] == s for key in groups)]
+    if not panels:
+        return False
+    columns = 2
+    rows = math.ceil(len(panels) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(13, 3.4 * rows), squeeze=False)
+    for axis, (scenario, metric, title) in zip(axes.flat, panels, strict=False):
+        cases = [case for (s, case) in groups if s == scenario]
+        width = 0.8 / len(targets)
+        for offset, target in enumerate(targets):
+            medians, low, high = [], [], []
+            for case in cases:
+                summary = spread(groups[(scenario, case)].get(target, {}).get(metric, []))
+                if summary is None:
+                    medians.append(0.0)
+                    low.append(0.0)
+                    high.append(0.0)
+                else:
+                    medians.append(summary.median)
+                    low.append(summary.median - summary.low)
+                    high.append(summary.high - summary.median)
+            positions = [i + (offset - (len(targets) - 1) / 2) * width for i in range(len(cases))]
+            axis.bar(
+                positions,
+                medians,
+                width,
+                yerr=[low, high],
+                label=target,
+                color=colours.get(target),
+                capsize=3,
+            )
+        axis.set_title(title, fontsize=10)
+        axis.set_xticks(range(len(cases)))
+        axis.set_xticklabels(_short(cases), fontsize=7)
+        axis.tick_params(axis="y", labelsize=8)
+        axis.grid(axis="y", alpha=0.3)
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    meta = run["meta"]
+    figure.suptitle(
+        f"tidings vs soketi, {meta['mode']} scale, {meta['reps']} rep(s), medians with min-max "
+        f"— {meta['started']}",
+        fontsize=11,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return True
+
+
+def _short(cases: Iterable[str]) -> list[str]:
+    return [c.replace(" subs, ", "\n").replace(", 1 socket each", "") for c in cases]
+
+
+def write(run: dict[str, Any], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = run["meta"]["started"].replace(":", "").replace("-", "").replace(" ", "-")
+    written = []
+    text = json.dumps(_clean(run), indent=1) + "\n"
+    table = markdown(run) + "\n"
+    # latest.* is what to read; the dated copies keep a history to compare tuning steps against.
+    for name in ("latest", f"run-{stamp}"):
+        for suffix, content in ((".json", text), (".md", table)):
+            path = directory / f"{name}{suffix}"
+            path.write_text(content)
+            written.append(path)
+    if chart(run, directory / "latest.png"):
+        written.append(directory / "latest.png")
+    return written
+
+
+def _clean(value: Any) -> Any:
+    """NaN (no samples) becomes null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value

@@ -1,0 +1,220 @@
+"""Start and stop the servers under test, each pinned to CPU 0 with taskset, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOKETI_SH = Path(os.environ.get("TIDINGS_BENCH_SOKETI_SH", "/work/shared/peers/soketi.sh"))
+SERVER_CPU = "0"
+HOST = "127.0.0.1"
+
+# The benchmark app: enough headroom that no limit, rather than speed, decides a result.
+TIDINGS_CONFIG = """\
+[server]
+host = "127.0.0.1"
+port = {port}
+shutdown_grace = 1.0
+
+[[apps]]
+id = "app-id"
+key = "app-key"
+secret = "app-secret"
+enable_client_events = true
+max_client_events_per_sec = -1
+max_presence_members_per_channel = 20000
+max_presence_member_size_in_kb = 10
+max_event_payload_in_kb = 100
+max_event_batch_size = 10
+max_connections = -1
+max_backend_events_per_sec = -1
+"""
+
+SOKETI_ENV = {
+    "SOKETI_PRESENCE_MAX_MEMBERS": "20000",
+    # peers/soketi.sh turns user authentication on; soketi then closes every socket that has
+    # not signed in after 30 s, which would cut idle and fan-out runs short.
+    "SOKETI_USER_AUTHENTICATION_TIMEOUT": str(3600 * 1000),
+    "SOKETI_EVENT_MAX_BATCH_SIZE": "10",
+}
+
+
+def free_port(pair_offset: int | None = None) -> int:
+    """A free TCP port on loopback (and, if asked, with port + offset free too)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if pair_offset is None or port + pair_offset > 65535:
+            if pair_offset is None:
+                return port
+            continue
+        with socket.socket() as other, contextlib.suppress(OSError):
+            other.bind((HOST, port + pair_offset))
+            return port
+    raise RuntimeError("no free port pair on 127.0.0.1")
+
+
+def _wait_ready(port: int, alive: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and alive.poll() is not None:
+            raise RuntimeError(f"server exited early with status {alive.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not become ready in {timeout:.0f} s")
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    return not Path(f"/proc/{pid}").exists()
+
+
+class ServerProcess(ABC):
+    name: str
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.pid = 0
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def version(self) -> str: ...
+
+
+class _Popened(ServerProcess):
+    def __init__(self) -> None:
+        super().__init__()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.workdir = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-")
+        self.log_path = Path(self.workdir.name) / "server.log"
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                ["taskset", "-c", SERVER_CPU, *self.command()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")},
+            )
+        self.pid = self.process.pid  # taskset execs the server: same pid
+        _wait_ready(self.port, self.process, 30.0)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class Tidings(_Popened):
+    name = "tidings"
+
+    def command(self) -> list[str]:
+        config = Path(self.workdir.name) / "tidings.toml"
+        config.write_text(TIDINGS_CONFIG.format(port=self.port))
+        return [sys.executable, "-m", "tidings", "serve", "--config", str(config)]
+
+    def version(self) -> str:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        return f"tidings {commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+class Trivial(_Popened):
+    name = "trivial"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.trivial_server", "--port", str(self.port)]
+
+    def version(self) -> str:
+        return "bench/trivial_server.py (aiohttp, frame-once raw writes, no checks)"
+
+
+class Soketi(ServerProcess):
+    name = "soketi"
+
+    def _peers_dir(self) -> Path:
+        base = os.environ.get("PEERS_DIR") or str(Path(tempfile.gettempdir()) / "peers")
+        return Path(base) / "soketi"
+
+    def start(self) -> None:
+        # soketi.sh also binds UDP PORT (discovery) and TCP PORT + 1000 (metrics).
+        self.port = free_port(pair_offset=1000)
+        subprocess.run(
+            ["taskset", "-c", SERVER_CPU, str(SOKETI_SH), "start", str(self.port)],
+            check=True,
+            env={**os.environ, **SOKETI_ENV},
+            stdout=subprocess.DEVNULL,
+            timeout=600,  # the first start installs soketi with npm
+        )
+        self.pid = int((self._peers_dir() / f"pid-{self.port}").read_text())
+        _wait_ready(self.port, None, 30.0)
+
+    def stop(self) -> None:
+        if not self.pid:
+            return
+        subprocess.run([str(SOKETI_SH), "stop", str(self.port)], check=False, timeout=30)
+        if not _wait_gone(self.pid, 10.0):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # the node process we started
+            _wait_gone(self.pid, 5.0)
+        self.pid = 0
+
+    def version(self) -> str:
+        package = self._peers_dir() / "node_modules/@soketi/soketi/package.json"
+        try:
+            import json
+
+            return f"soketi {json.loads(package.read_text())['version']}"
+        except (OSError, ValueError, KeyError):
+            return "soketi (version unknown)"
+
+
+SERVERS: dict[str, type[ServerProcess]] = {"tidings": Tidings, "soketi": Soketi, "trivial": Trivial}
