@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tests.support.pusher_js import PusherJsDriver, wait_until
+from tests.support.pusher_js import PusherJsDriver, unique, wait_until
 from tests.support.server import TidingsServer
 
 UNAUTHORIZED = 4009
@@ -127,24 +127,25 @@ def test_the_watchlist_reports_who_is_online_and_every_change(
     shared_server: TidingsServer, pusher_js: Callable[..., PusherJsDriver]
 ) -> None:
     driver = pusher_js(shared_server)
-    bob = driver.client("bob", user=user("u-bob", "Bob"))
+    bob_id, carol_id = unique("u-bob"), unique("u-carol")
+    bob = driver.client("bob", user=user(bob_id, "Bob"))
     bob.signin()
-    ada = driver.client("ada", user=user("u-ada", "Ada", watchlist=["u-bob", "u-carol"]))
+    ada = driver.client("ada", user=user("u-ada", "Ada", watchlist=[bob_id, carol_id]))
 
     ada.signin()
 
-    ada.wait_watchlist("online", "u-bob")
-    ada.wait_watchlist("offline", "u-carol")
-    carol = driver.client("carol", user=user("u-carol", "Carol"))
+    ada.wait_watchlist("online", bob_id)
+    ada.wait_watchlist("offline", carol_id)
+    carol = driver.client("carol", user=user(carol_id, "Carol"))
     carol.signin()
-    ada.wait_watchlist("online", "u-carol")
+    ada.wait_watchlist("online", carol_id)
     bob.disconnect()
-    ada.wait_watchlist("offline", "u-bob")
+    ada.wait_watchlist("offline", bob_id)
     assert ada.watchlist() == [
-        ("online", ["u-bob"]),
-        ("offline", ["u-carol"]),
-        ("online", ["u-carol"]),
-        ("offline", ["u-bob"]),
+        ("online", [bob_id]),
+        ("offline", [carol_id]),
+        ("online", [carol_id]),
+        ("offline", [bob_id]),
     ]
 
 
@@ -152,30 +153,33 @@ def test_a_user_with_two_sockets_stays_online_until_the_last_one_goes(
     shared_server: TidingsServer, pusher_js: Callable[..., PusherJsDriver]
 ) -> None:
     driver = pusher_js(shared_server)
-    ada = driver.client("ada", user=user("u-ada", "Ada", watchlist=["u-bob"]))
+    bob_id, inbox, laptop_channel = unique("u-bob"), unique("ada-inbox"), unique("bob-laptop")
+    ada = driver.client("ada", user=user("u-ada", "Ada", watchlist=[bob_id]))
     ada.signin()
-    ada.subscribe("ada-inbox")
-    laptop = driver.client("laptop", user=user("u-bob", "Bob"))
-    phone = driver.client("phone", user=user("u-bob", "Bob"))
+    ada.subscribe(inbox)
+    laptop = driver.client("laptop", user=user(bob_id, "Bob"))
+    phone = driver.client("phone", user=user(bob_id, "Bob"))
     laptop.signin()
-    ada.wait_watchlist("online", "u-bob")
+    ada.wait_watchlist("online", bob_id)
     phone.signin()
-    laptop.subscribe("bob-laptop")
+    laptop.subscribe(laptop_channel)
 
     laptop.disconnect()
     # The server forgets a closed socket's channels and sign-in together.
-    wait_until(lambda: not driver.rest.channel_info("bob-laptop")["occupied"], "the laptop is gone")
-    driver.sync("ada-inbox", ada)
-    assert ada.watchlist() == [("offline", ["u-bob"]), ("online", ["u-bob"])]
+    wait_until(
+        lambda: not driver.rest.channel_info(laptop_channel)["occupied"], "the laptop is gone"
+    )
+    driver.sync(inbox, ada)
+    assert ada.watchlist() == [("offline", [bob_id]), ("online", [bob_id])]
 
     before = driver.mark()
     phone.disconnect()
 
-    ada.wait_watchlist("offline", "u-bob", since=before)
+    ada.wait_watchlist("offline", bob_id, since=before)
     assert ada.watchlist() == [
-        ("offline", ["u-bob"]),
-        ("online", ["u-bob"]),
-        ("offline", ["u-bob"]),
+        ("offline", [bob_id]),
+        ("online", [bob_id]),
+        ("offline", [bob_id]),
     ]
 
 

@@ -258,6 +258,12 @@ class PusherJsDriver:
             )
 
 
+def unique(name: str) -> str:
+    """``name`` plus a random suffix: channels and users no earlier test on a shared server
+    can still be holding while its sockets close."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Poll ``condition`` (e.g. an HTTP API query) until it holds, or fail saying ``what``."""
     deadline = time.monotonic() + timeout
