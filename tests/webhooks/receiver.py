@@ -78,13 +78,15 @@ class Receiver:
         return [request for request in self.requests if request.status == 200]
 
     def events(self, path: str | None = None) -> list[dict[str, Any]]:
-        """Every event of every accepted request (to ``path``), in arrival order."""
-        return [
-            event
+        """Every event of every accepted request (to ``path``), in arrival order. Delivery is at
+        least once, so a body seen twice (a retry after a slow answer) counts once, as the docs
+        tell receivers to do."""
+        bodies = {
+            request.body: request
             for request in self.accepted
             if path is None or request.path == path
-            for event in request.events
-        ]
+        }
+        return [event for request in bodies.values() for event in request.events]
 
     async def wait_for(
         self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "webhooks"
@@ -143,6 +145,6 @@ def webhook_settings(data_dir: Path, **overrides: Any) -> dict[str, Any]:
         "webhook_vacate_delay": 0.3,
         "webhook_backoff_base": 0.05,
         "webhook_backoff_max": 0.5,
-        "webhook_timeout": 2.0,
+        "webhook_timeout": 5.0,
         **overrides,
     }

@@ -104,6 +104,7 @@ class WebhookService:
         self._clock = clock
         self._jitter = jitter
         self._batcher = Batcher(settings.batch_window, settings.batch_max, settings.vacate_delay)
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._unsaved: list[tuple[NewWebhook, int]] = []
@@ -133,6 +134,7 @@ class WebhookService:
                 f"cannot open the webhook queue ({error}); set --data-dir, TIDINGS_DATA_DIR or "
                 "[server] data_dir to a writable directory"
             ) from None
+        self._loop = asyncio.get_running_loop()
         self._unsubscribe = self._bus.subscribe(self._observe)
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="webhooks-writer"),
@@ -189,7 +191,8 @@ class WebhookService:
         app = self._apps.by_id(event.app_id)
         if app is None or not app.webhooks:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None, "subscribed only once started"
         ready = self._batcher.add(app, event, loop.time())
         if ready:
             self._hand_over(ready)
