@@ -65,7 +65,15 @@ def test_no_page_or_script_contains_the_secret(
     for path in ("/", "/sessions", "/messages", "/login", "/presence"):
         page.goto(path)
         expect(page.locator("#global-state")).to_have_text("connected")
-    page.click("#join-button")  # presence: the auth endpoints' answers are checked too
+    # Joining on the presence page: the auth endpoints' answers are checked too.
+    with (
+        page.expect_response("**/pusher/user-auth") as user_auth,
+        page.expect_response("**/pusher/auth") as channel_auth,
+    ):
+        page.click("#join-button")
+    for response in (user_auth.value, channel_auth.value):
+        assert response.ok
+        keep(response)
     expect(page.locator("#signin-status")).to_contain_text("Signed in to tidings as Mallory")
 
     served = {url.removeprefix(demo.url) for url in bodies}
