@@ -83,7 +83,9 @@ async def test_webhooks_pending_when_tidings_is_killed_are_sent_after_a_restart(
     try:
         await start_tidings([app], webhook_settings(data))
         await receiver.wait_for(lambda: len(receiver.events()) >= 2, what="the queued webhooks")
-        assert sorted(map(json.dumps, receiver.events())) == sorted(map(json.dumps, occupied))
+        # (With TIDINGS_TEST_CLUSTER the killed supervisor's workers stop gracefully and also
+        # report the channels vacated; a single killed process cannot.)
+        assert all(event in receiver.events() for event in occupied)
         assert all(python_sdk_accepts(request, app) for request in receiver.accepted)
         await until(lambda: queued_events(data) == [], "the queue to empty after the 2xx")
     finally:
