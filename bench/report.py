@@ -25,7 +25,6 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
         ("deliveries_per_s", "deliveries received /s", True),
         ("deliveries_per_server_cpu_s", "deliveries per server CPU-second", True),
         ("server_cpu_pct", "server CPU %", None),
-        ("load_p99_ms", "p99 delivery latency under load (ms)", False),
         ("losses", "losses (must be 0)", False),
         ("closed", "sockets closed by the server", False),
     ],
@@ -58,9 +57,10 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
         ("p50_ms", "p50 (ms)", False),
         ("p99_ms", "p99 (ms)", False),
         ("server_cpu_pct", "server CPU %", None),
-        ("new_connections_per_request", "new TCP connections per request", False),
+        ("new_connections_per_request", "new TCP connections per request", None),
     ],
 }
+BUSY_PCT = 85
 LOAD_ROWS = [("loadgen_cpu_pct", "load generator CPU %"), ("other_cpu_pct", "other load CPU %")]
 SCENARIO_TITLES = {
     "idle": "1. Idle connections",
@@ -126,6 +126,11 @@ def _groups(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, di
     return groups
 
 
+def _loadgen_bound(metrics: dict[str, list[Any]]) -> bool:
+    summary = spread(metrics.get("loadgen_cpu_pct", []))
+    return summary is not None and summary.median >= BUSY_PCT
+
+
 def _number(value: float) -> str:
     if math.isnan(value):
         return "-"
@@ -177,7 +182,9 @@ def markdown(run: dict[str, Any]) -> str:
         "ratio is tidings/soketi; ✓ marks tidings better by more than 10%, ✗ worse. `trivial` is "
         "bench/trivial_server.py, run once: the load generator's ceiling, not a competitor. "
         "'other load CPU %' is machine busy time minus server and load generator: when it is "
-        "high, other work shared the cores and the figures are noisy.",
+        "high, other work shared the cores and the figures are noisy. ⚠ after a case: the load "
+        "generator used most of its core there, so those figures may be its limit, not the "
+        "server's.",
         "",
     ]
     if meta.get("note"):
@@ -198,11 +205,15 @@ def markdown(run: dict[str, Any]) -> str:
         )
         for case in cases:
             per_target = groups[(scenario, case)]
+            busy = [t for t in targets if _loadgen_bound(per_target.get(t, {}))]
+            shown_case = case + (
+                f" ⚠ load generator ≥{BUSY_PCT}% ({', '.join(busy)})" if busy else ""
+            )
             for index, (metric, label, higher) in enumerate(rows):
                 summaries = {t: spread(per_target.get(t, {}).get(metric, [])) for t in targets}
                 if all(s is None for s in summaries.values()):
                     continue
-                cells = [case if index == 0 else "", label]
+                cells = [shown_case if index == 0 else "", label]
                 cells += [_cell(summaries[t]) for t in compared]
                 if len(compared) == 2:
                     tidings, soketi = summaries["tidings"], summaries["soketi"]
@@ -242,8 +253,9 @@ def chart(run: dict[str, Any], path: Path) -> bool:
     figure, axes = plt.subplots(rows, columns, figsize=(13, 3.4 * rows), squeeze=False)
     for axis, (scenario, metric, title) in zip(axes.flat, panels, strict=False):
         cases = [case for (s, case) in groups if s == scenario]
-        width = 0.8 / len(targets)
-        for offset, target in enumerate(targets):
+        shown = [t for t in targets if any(t in groups[(scenario, c)] for c in cases)]
+        width = 0.8 / len(shown)
+        for offset, target in enumerate(shown):
             medians, low, high = [], [], []
             for case in cases:
                 summary = spread(groups[(scenario, case)].get(target, {}).get(metric, []))
@@ -255,7 +267,7 @@ def chart(run: dict[str, Any], path: Path) -> bool:
                     medians.append(summary.median)
                     low.append(summary.median - summary.low)
                     high.append(summary.high - summary.median)
-            positions = [i + (offset - (len(targets) - 1) / 2) * width for i in range(len(cases))]
+            positions = [i + (offset - (len(shown) - 1) / 2) * width for i in range(len(cases))]
             axis.bar(
                 positions,
                 medians,

@@ -20,6 +20,8 @@ EVENT = "bench"
 MARKER = wire.event_marker(EVENT)
 MEMBER_MARKER = wire.event_marker("pusher_internal:member_added")
 DRAIN_SECONDS = 5.0
+# A second bound on every request loop, besides its deadline.
+MAX_REQUESTS = 2_000_000
 
 Metrics = dict[str, float]
 Cases = dict[str, Metrics]
@@ -162,9 +164,8 @@ async def _drive_fanout(
 
     async def publish(client: ApiClient) -> None:
         nonlocal sent, accepted, rejected, requests, stalled
-        while loop.time() < stop_at and not stalled:
-            # A batch request carries `batch` events: allow as many requests in flight as singles.
-            needed = base + (sent - scale.window * batch) * subscribers
+        while loop.time() < stop_at and not stalled and requests < MAX_REQUESTS:
+            needed = base + (sent - scale.window) * subscribers
             if not await tally.reach(needed, timeout=DRAIN_SECONDS):
                 stalled = True
                 return
@@ -275,7 +276,7 @@ async def many_channels(server: Server, scale: Scale) -> Cases:
 
     async def publish(client: ApiClient) -> None:
         nonlocal accepted, requests
-        while loop.time() < stop_at:
+        while loop.time() < stop_at and requests < MAX_REQUESTS:
             channel = f"room-{picker.randrange(count)}"
             response = await client.post(path, _body([channel], requests, scale.payload_bytes))
             requests += 1
@@ -365,7 +366,7 @@ async def http_api(server: Server, scale: Scale) -> Cases:
 
     async def client_loop(client: ApiClient) -> None:
         nonlocal done, failed
-        while loop.time() < stop_at:
+        while loop.time() < stop_at and done < MAX_REQUESTS:
             sent = time.perf_counter_ns()
             response = await client.post(path, body)
             if recording:
