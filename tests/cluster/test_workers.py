@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 from tests.cluster.conftest import call, data
 from tests.support.raw_client import RawClient, sdk_for
@@ -30,10 +31,16 @@ async def test_two_workers_share_one_port_and_one_state_then_drain_on_sigterm(
     redis_server: RedisServer,
 ) -> None:
     server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
+    clients: list[RawClient] = []
     try:
-        clients = [await RawClient.connect(server) for _ in range(12)]
-        workers = {client.socket_id.split(".")[0] for client in clients}
-        assert len(workers) == 2  # the kernel spread the sockets over both processes
+        # /ready answered as soon as one worker listened; the kernel spreads sockets over the
+        # workers bound so far, so connect until both have some (socket ids name the process).
+        deadline = time.monotonic() + 10
+        workers: set[str] = set()
+        while (len(workers) < 2 or len(clients) < 12) and time.monotonic() < deadline:
+            clients.append(await RawClient.connect(server))
+            workers.add(clients[-1].socket_id.split(".")[0])
+        assert len(workers) == 2
         for client in clients:
             await client.subscribe("shared")
         await call(sdk_for(server).trigger, "shared", "hello", {"to": "all"})
@@ -41,12 +48,13 @@ async def test_two_workers_share_one_port_and_one_state_then_drain_on_sigterm(
             frame = await client.next_event()
             assert (frame["event"], data(frame)) == ("hello", {"to": "all"})
         info = await call(sdk_for(server).channel_info, "shared", ["subscription_count"])
-        assert info["subscription_count"] == 12
+        assert info["subscription_count"] == len(clients)
 
         server.signal(signal.SIGTERM)
         for client in clients:
             assert await client.close_code() == 4200  # every worker drained its sockets
-            await client.close()
         assert server.stop() == 0
     finally:
+        for client in clients:
+            await client.close()
         server.stop()

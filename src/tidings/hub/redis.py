@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -60,13 +60,17 @@ def connect(settings: ServerSettings) -> Redis:
     """A client whose every call fails within about ``redis_timeout`` instead of retrying for
     long. One retry on a broken connection, since pooled connections all break when Redis
     restarts; none on a timeout, which may hide a script that did run."""
-    return Redis.from_url(
+    # A blocking pool: a burst of calls waits for a free connection (boundedly) instead of
+    # failing with "too many connections" and sending the node into re-registration.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         max_connections=64,
+        timeout=settings.redis_timeout,
     )
+    return Redis(connection_pool=pool)
 
 
 @dataclass(slots=True)
