@@ -14,7 +14,7 @@ import pusher
 import pytest
 from pusher.http import POST, Request
 
-from tests.support.raw_client import Closed, RawClient, sdk_for
+from tests.support.raw_client import Closed, RawClient, eventually, sdk_for
 from tests.support.server import TidingsServer
 
 call = asyncio.to_thread  # the SDK blocks; keep the event loop reading frames meanwhile
@@ -140,8 +140,8 @@ async def test_channel_queries_describe_occupied_channels(
         users = await call(sdk.users_info, lobby)
         assert sorted(user["id"] for user in users["users"]) == ["ada", "bob"]
 
-    assert await call(sdk.channel_info, "private-py-orders") == {"occupied": False}
-    assert await call(sdk.channels_info, "presence-py-lobby") == {"channels": {}}
+    await eventually(lambda: call(sdk.channel_info, "private-py-orders"), {"occupied": False})
+    await eventually(lambda: call(sdk.channels_info, "presence-py-lobby"), {"channels": {}})
 
 
 async def test_cache_channel_info_returns_the_last_event(

@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -187,3 +188,15 @@ async def assert_round_trip(server: Target, channel: str = "health-check") -> No
         await asyncio.to_thread(sdk.trigger, channel, "still-alive", {"ok": True})
         frame = await client.expect("still-alive", channel)
         assert json.loads(frame["data"]) == {"ok": True}
+
+
+async def eventually(
+    query: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 5.0
+) -> None:
+    """Poll an API ``query`` until it answers ``expected``: a disconnect is cleaned up after
+    the client has seen its close frame (and, on a cluster, after a few Redis round trips)."""
+    deadline = time.monotonic() + timeout
+    while (answer := await query()) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {answer!r} after {timeout}s; expected {expected!r}")
+        await asyncio.sleep(0.05)
