@@ -69,7 +69,9 @@ def own_cpu_seconds() -> float:
 
 
 def machine_busy_seconds() -> float:
-    """Non-idle CPU time of the whole machine, all cores."""
+    """Non-idle CPU time of the whole machine, all cores. Interrupt time is in it, and with
+    tick-based accounting also in the stime of the process that was running, so "other" is only
+    roughly what other work used: an upper bound when loopback traffic is heavy."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     values = [int(v) for v in fields[:8]]
     idle = values[3] + values[4]
