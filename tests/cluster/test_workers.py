@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tests.cluster.conftest import call, data
 from tests.support.raw_client import RawClient, sdk_for
@@ -58,3 +60,36 @@ async def test_two_workers_share_one_port_and_one_state_then_drain_on_sigterm(
         for client in clients:
             await client.close()
         server.stop()
+
+
+async def test_workers_drain_and_exit_when_their_supervisor_is_killed(
+    redis_server: RedisServer,
+) -> None:
+    server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
+    try:
+        assert server.process is not None
+        workers = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        assert len(workers) == 2
+        async with await RawClient.connect(server) as client:
+            server.signal(signal.SIGKILL)  # the supervisor cannot forward anything now
+            assert await client.close_code() == 4200
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"orphaned workers kept running:\n{server.log()}"
+            await asyncio.sleep(0.1)
+    finally:
+        server.stop()
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by whoever adopted it, maybe never)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

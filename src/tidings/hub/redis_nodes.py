@@ -42,6 +42,7 @@ class Nodes:
         self._interval = min(1.0, settings.node_timeout / 5)
         self._epoch: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.healthy = False
 
     async def start(self) -> None:
@@ -49,6 +50,9 @@ class Nodes:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        # The flag, not only cancel(): a cancel that lands inside a Redis command can be
+        # absorbed by the client library, and the loop would then beat on forever.
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -59,9 +63,10 @@ class Nodes:
                 await self._adapter.reap(node)  # whatever is left after the drain
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._interval)
-            await self.tick()
+            if not self._closing:
+                await self.tick()
 
     async def tick(self) -> None:
         adapter = self._adapter

@@ -34,12 +34,14 @@ class Topics:
         self._wanted: dict[bytes, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False  # see Nodes.close: a cancel can be absorbed inside redis-py
         self.connected = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,7 +98,7 @@ class Topics:
 
     async def _run(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:
             pubsub = self._redis.pubsub()
             try:
                 await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
@@ -123,7 +125,7 @@ class Topics:
             delay = min(delay * 2, 2.0)
 
     async def _listen(self, pubsub: PubSub) -> None:
-        while self._pubsub is pubsub:
+        while self._pubsub is pubsub and not self._closing:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
             if message is None:
                 continue

@@ -16,6 +16,7 @@ from tidings.protocol.errors import Code
 from tidings.server.app import build_app, build_context
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
+from tidings.server.workers import stop_when_orphaned, worker_index
 
 log = logging.getLogger("tidings")
 
@@ -45,6 +46,9 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     sweeper = asyncio.create_task(run_sweeper(ctx))
+    orphan_watch = (
+        asyncio.create_task(stop_when_orphaned(stop)) if worker_index() is not None else None
+    )
     if on_ready is not None:
         on_ready(ctx)
     try:
@@ -54,6 +58,8 @@ async def serve(
         if ctx.webhooks is not None:  # after drain: closing sockets emits vacated events
             await ctx.webhooks.close(server.shutdown_grace)
         sweeper.cancel()
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         await ctx.adapter.close()
 
 

@@ -8,6 +8,7 @@ others and exits non-zero, leaving restarts to whatever runs tidings (systemd, K
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from types import FrameType
 from tidings.config import Config
 
 WORKER_ENV = "TIDINGS_WORKER_INDEX"
+SUPERVISOR_ENV = "TIDINGS_SUPERVISOR_PID"
 log = logging.getLogger("tidings")
 
 
@@ -43,7 +45,7 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for index in range(config.server.workers):
-        env = {**os.environ, WORKER_ENV: str(index)}
+        env = {**os.environ, WORKER_ENV: str(index), SUPERVISOR_ENV: str(os.getpid())}
         workers.append(subprocess.Popen([sys.executable, "-m", "tidings", *argv], env=env))
     status = 0
     while any(worker.poll() is None for worker in workers):
@@ -55,3 +57,15 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
                 forward(signal.SIGTERM, None)
         time.sleep(0.1)
     return status
+
+
+async def stop_when_orphaned(stop: asyncio.Event, interval: float = 1.0) -> None:
+    """A worker whose supervisor died (SIGKILL forwards nothing) drains and exits by itself,
+    rather than holding the port with nobody to stop it."""
+    # From the environment, not getppid() now: the supervisor may be gone already.
+    parent = int(os.environ.get(SUPERVISOR_ENV) or os.getppid())
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        if os.getppid() != parent:
+            log.warning("the supervisor (pid %d) is gone; this worker drains and exits", parent)
+            stop.set()
