@@ -224,6 +224,10 @@ def markdown(run: dict[str, Any]) -> str:
                 cells += [_cell(summaries[t]) for t in extra]
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    if run.get("server_log"):
+        lines += ["## Warnings and errors in the servers' logs", ""]
+        lines += [f"- `{line}`" for line in run["server_log"][:50]]
+        lines.append("")
     if run["errors"]:
         lines += ["## Failures", ""]
         lines += [

@@ -97,14 +97,18 @@ def plan(args: argparse.Namespace) -> list[tuple[int, str, str]]:
 
 
 async def run_step(
-    process: ServerProcess, scenario: str, scale: Scale
+    process: ServerProcess, scenario: str, scale: Scale, problems: list[str]
 ) -> dict[str, dict[str, float]]:
     process.start()
+    log_file = process.log_file()
+    logged = log_file.stat().st_size if log_file is not None and log_file.exists() else 0
     try:
         server = Server(Target(HOST, process.port), process.pid)
         return await asyncio.wait_for(SCENARIOS[scenario](server, scale), SCENARIO_TIMEOUT)
     finally:
         process.stop()
+        lines, _ = process.log_problems(logged)
+        problems += [f"{process.name} {scenario}: {line.strip()[:300]}" for line in lines[:20]]
         await asyncio.sleep(0.5)  # let the kernel finish closing the sockets
 
 
@@ -129,6 +133,7 @@ async def main(args: argparse.Namespace) -> int:
         },
         "results": [],
         "errors": [],
+        "server_log": [],
     }
     run["meta"]["versions"] = {}
     print(f"{len(steps)} steps: {', '.join(targets)} x {', '.join(args.scenarios)}", flush=True)
@@ -138,7 +143,7 @@ async def main(args: argparse.Namespace) -> int:
         began = time.perf_counter()
         process = processes[target]
         try:
-            cases = await run_step(process, scenario, scale)
+            cases = await run_step(process, scenario, scale, run["server_log"])
         except Exception as error:  # one failed step must not lose the others
             message = f"{type(error).__name__}: {error}"
             run["errors"].append(

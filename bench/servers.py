@@ -106,6 +106,22 @@ class ServerProcess(ABC):
     @abstractmethod
     def version(self) -> str: ...
 
+    def log_file(self) -> Path | None:
+        return None
+
+    def log_problems(self, since: int = 0) -> tuple[list[str], int]:
+        """Warning, error and traceback lines the server logged after byte ``since``, and the
+        log's current size (servers log nothing on the happy path at their default levels)."""
+        path = self.log_file()
+        if path is None or not path.exists():
+            return [], since
+        with open(path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        words = ("Traceback", "Error", "ERROR", "WARNING", "Exception")
+        lines = [line for line in text.splitlines() if any(w in line for w in words)]
+        return lines, since + len(text.encode())
+
 
 class _Popened(ServerProcess):
     def __init__(self) -> None:
@@ -116,6 +132,9 @@ class _Popened(ServerProcess):
 
     @abstractmethod
     def command(self) -> list[str]: ...
+
+    def log_file(self) -> Path | None:
+        return self.log_path
 
     def start(self) -> None:
         self.port = free_port()
@@ -206,6 +225,9 @@ class Soketi(ServerProcess):
                 os.kill(self.pid, signal.SIGKILL)  # the node process we started
             _wait_gone(self.pid, 5.0)
         self.pid = 0
+
+    def log_file(self) -> Path | None:
+        return self._peers_dir() / f"run-{self.port}.log" if self.port else None
 
     def version(self) -> str:
         package = self._peers_dir() / "node_modules/@soketi/soketi/package.json"
