@@ -1,6 +1,6 @@
 """Benchmark tidings against soketi, side by side, in one command.
 
-    .venv/bin/python -m bench.run            # full run, 3 repetitions (about 17 minutes)
+    .venv/bin/python -m bench.run            # full run, 3 repetitions (about 15 minutes, estimated)
     .venv/bin/python -m bench.run --quick    # smoke run at small scale (about 3 minutes)
 
 The load generator (this process) runs on CPU 1 and each server on CPU 0 (taskset). Servers are
