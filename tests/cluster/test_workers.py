@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -66,9 +68,10 @@ async def test_workers_drain_and_exit_when_their_supervisor_is_killed(
     redis_server: RedisServer,
 ) -> None:
     server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
+    workers: list[int] = []
     try:
         assert server.process is not None
-        workers = [
+        workers += [
             int(pid)
             for pid in subprocess.run(
                 ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
@@ -84,6 +87,9 @@ async def test_workers_drain_and_exit_when_their_supervisor_is_killed(
             await asyncio.sleep(0.1)
     finally:
         server.stop()
+        for pid in workers:  # never leave an orphan behind, even when the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def running(pid: int) -> bool:
