@@ -80,7 +80,12 @@ class Endpoint(ABC):
             app = self.find_app(request)
             if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
                 raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes")
-            body = await request.read()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:  # a chunked body has no length to check first
+                raise ApiError(
+                    413, f"The request body is larger than {MAX_BODY_BYTES} bytes"
+                ) from None
             verify_api_request(
                 key=app.key,
                 secret=app.secret,
