@@ -31,6 +31,7 @@ CLOSE_HANDSHAKE_TIMEOUT = 3.0
 class Connection:
     __slots__ = (
         "_limit",
+        "_pending",
         "app",
         "closing",
         "ctx",
@@ -58,22 +59,34 @@ class Connection:
         self.pinged_at: float | None = None
         self.closing = False
         self._limit = ctx.config.server.send_buffer_limit
+        self._pending: list[bytes] | None = None
 
     # -- writing ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
-        """Write one pre-framed message. Past the buffer bound the consumer is too slow: close it
-        with 4100 so pusher-js reconnects after a pause, rather than let its queue grow."""
+        """Queue one pre-framed message; the outbox writes this socket's queue once per loop
+        iteration (see ``tidings.server.outbox``). No syscall, no task, no await here."""
         if self.closing:
             return
+        pending = self._pending
+        if pending is None:
+            self._pending = [frame]
+            self.ctx.outbox.add(self)
+        else:
+            pending.append(frame)
+
+    def flush(self) -> None:
+        """Write what is queued. Frames queued before a close still go out, ahead of the close
+        frame. Past the buffer bound the consumer is too slow: close it with 4100 so pusher-js
+        reconnects after a pause, rather than let its queue grow."""
+        frames, self._pending = self._pending, None
         transport = self.transport
-        if transport.is_closing():
-            # The peer vanished and our read loop has not noticed yet; uvloop raises on a write
-            # here, which would abort a whole broadcast (or someone else's subscribe) midway.
+        if not frames or transport.is_closing():
+            # The peer vanished and our read loop has not noticed yet; uvloop raises on a write.
             return
         if transport.get_write_buffer_size() > self._limit:
             self.close(Code.OVER_CAPACITY, "Send buffer full: the client is reading too slowly")
             return
-        transport.write(frame)
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def reply(self, payload: bytes) -> None:
         self.send(text_frame(payload))

@@ -12,6 +12,7 @@ from tidings.config import Config
 from tidings.events import EventBus
 from tidings.hub import Adapter
 from tidings.ratelimit import RateLimiter
+from tidings.server.outbox import Outbox
 from tidings.server.subscription_count import SubscriptionCounts
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Context:
     rate_limiter: RateLimiter
     subscription_counts: SubscriptionCounts
     socket_ids: SocketIds = field(default_factory=SocketIds)
+    outbox: Outbox = field(default_factory=Outbox)
     connections: dict[str, Connection] = field(default_factory=dict)
     draining: bool = False
     webhooks: WebhookService | None = None
