@@ -248,7 +248,12 @@ def chart(run: dict[str, Any], path: Path) -> bool:
         return False
     groups = _groups(run["results"])
     targets = run["meta"]["targets"]
-    colours = {"tidings": "#2b7bba", "soketi": "#e07b39", "trivial": "#9a9a9a"}
+    colours = {
+        "tidings": "#2b7bba",
+        "tidings-2w": "#1b9e77",
+        "soketi": "#e07b39",
+        "trivial": "#9a9a9a",
+    }
     panels = [(s, m, t) for s, m, t in CHARTS if any(key[0] == s for key in groups)]
     if not panels:
         return False

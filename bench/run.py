@@ -115,7 +115,7 @@ async def run_step(
 async def main(args: argparse.Namespace) -> int:
     scale = QUICK if args.quick else FULL
     steps = plan(args)
-    targets = sorted({t for _, _, t in steps}, key=["tidings", "soketi", "trivial"].index)
+    targets = sorted({t for _, _, t in steps}, key=list(SERVERS).index)
     processes = {name: SERVERS[name]() for name in targets}
     started = time.time()
     run: dict[str, Any] = {

@@ -124,6 +124,8 @@ class ServerProcess(ABC):
 
 
 class _Popened(ServerProcess):
+    cpus = SERVER_CPU
+
     def __init__(self) -> None:
         super().__init__()
         self.process: subprocess.Popen[bytes] | None = None
@@ -140,7 +142,7 @@ class _Popened(ServerProcess):
         self.port = free_port()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *self.command()],
+                ["taskset", "-c", self.cpus, *self.command()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -184,6 +186,31 @@ class Tidings(_Popened):
             check=False,
         ).stdout.strip()
         return f"tidings {commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+class TidingsWorkers(Tidings):
+    """``--workers 2`` sharing state through a redis-server of its own. The redis-server is a
+    child of the supervisor (the shell execs it), so the CPU and memory figures include it.
+    Not pinned: two workers need both cores, which they share with the load generator."""
+
+    name = "tidings-2w"
+    cpus = "0,1"
+
+    def command(self) -> list[str]:
+        redis_port = free_port()
+        self.redis_pidfile = Path(self.workdir.name) / "redis.pid"
+        launch = (
+            f"redis-server --port {redis_port} --bind 127.0.0.1 --save '' --appendonly no "
+            f'--pidfile {self.redis_pidfile} >/dev/null & exec "$0" "$@"'
+        )
+        redis_url = f"redis://127.0.0.1:{redis_port}"
+        extra = ["--workers", "2", "--redis-url", redis_url]
+        return ["bash", "-c", launch, *super().command(), *extra]
+
+    def stop(self) -> None:
+        super().stop()
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(self.redis_pidfile.read_text()), signal.SIGTERM)
 
 
 class Trivial(_Popened):
@@ -239,4 +266,9 @@ class Soketi(ServerProcess):
             return "soketi (version unknown)"
 
 
-SERVERS: dict[str, type[ServerProcess]] = {"tidings": Tidings, "soketi": Soketi, "trivial": Trivial}
+SERVERS: dict[str, type[ServerProcess]] = {
+    "tidings": Tidings,
+    "tidings-2w": TidingsWorkers,
+    "soketi": Soketi,
+    "trivial": Trivial,
+}
