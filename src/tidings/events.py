@@ -21,6 +21,9 @@ class HubEvent:
     data: Any = None
     socket_id: str | None = None
     subscription_count: int | None = None
+    # channel_occupied / member_added only: the same channel or user left within the webhook
+    # vacate delay (anywhere in the cluster), so neither the departure nor this is news.
+    returned: bool = False
 
 
 Listener = Callable[[HubEvent], None]

@@ -7,12 +7,22 @@ bytes to every socket); what it shares with other nodes is the driver's business
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tidings.apps import App
-from tidings.events import EventBus
+from tidings.events import EventBus, HubEvent
 from tidings.protocol.presence import Member
+
+# A departure mark outlives the webhook vacate delay by this much, so a late timer still finds
+# it; past that it expires, so a mark nobody claims or confirms cannot pile up.
+DEPARTURE_MARGIN = 10.0
+
+
+def departure_ttl(vacate_delay: float) -> float:
+    """Seconds a departure mark lives; 0 (no marks at all) when departures are not delayed."""
+    return vacate_delay + DEPARTURE_MARGIN if vacate_delay > 0 else 0.0
 
 
 class Subscriber(Protocol):
@@ -115,6 +125,20 @@ class Adapter(ABC):
     @abstractmethod
     async def cache_set(self, app_id: str, channel: str, payload: bytes, ttl: float) -> None:
         """Remember the last event of a cache channel for ``ttl`` seconds."""
+
+    @abstractmethod
+    async def confirm_departures(self, departures: Sequence[HubEvent]) -> list[bool]:
+        """Claim the marks of delayed ``channel_vacated`` / ``member_removed`` events whose
+        webhook delay is over: True for each still marked (nobody came back: report it), False
+        where a return on any node claimed the mark first (and was itself not reported).
+
+        Marks are what makes the reconnect window hold across a cluster: emitting a departure
+        for an app with webhooks records one for (app, channel, user) that lives
+        ``departure_ttl`` seconds, and deciding a ``channel_occupied`` / ``member_added``
+        atomically claims the matching one and sets ``HubEvent.returned``. Claim and
+        confirmation each delete the mark, so exactly one of them wins. Without marks
+        (delay 0) everything is confirmed. Raises HubUnavailable when the marks are out of reach.
+        """
 
     @abstractmethod
     def connection_count(self) -> int:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from tidings.config import ConfigError, ServerSettings
 from tidings.events import EventBus
-from tidings.hub.base import Adapter
+from tidings.hub.base import Adapter, departure_ttl
 from tidings.hub.memory import MemoryAdapter
 from tidings.ratelimit import MemoryRateLimiter, RateLimiter
 
 
 def shared_state(settings: ServerSettings, bus: EventBus) -> tuple[Adapter, RateLimiter]:
     if not settings.redis_url:
-        return MemoryAdapter(bus), MemoryRateLimiter()
+        ttl = departure_ttl(settings.webhook_vacate_delay)
+        return MemoryAdapter(bus, departure_ttl=ttl), MemoryRateLimiter()
     try:  # redis-py is the optional 'redis' extra
         from tidings.hub.redis import RedisAdapter
         from tidings.ratelimit.redis import RedisRateLimiter

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tidings.apps import App
 from tidings.events import EventBus, HubEvent
 from tidings.hub.base import Adapter, ChannelStats, Joined, Subscriber
 from tidings.hub.local import LocalSockets
@@ -28,13 +30,24 @@ class _AppState:
     cache: dict[str, tuple[bytes, float]] = field(default_factory=dict)
 
 
+# (app, departure event name, channel, user) of a channel_vacated / member_removed.
+_DepartureKey = tuple[str, str, str, str | None]
+_RETURN_CLAIMS = {"channel_occupied": "channel_vacated", "member_added": "member_removed"}
+
+
 class MemoryAdapter(Adapter):
-    def __init__(self, bus: EventBus, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, bus: EventBus, clock: Any = time.monotonic, departure_ttl: float = 0.0
+    ) -> None:
         super().__init__(bus)
         self._apps: dict[str, _AppState] = {}
         self._local = LocalSockets()
         self._clock = clock
         self._connections = 0
+        self._departure_ttl = departure_ttl
+        # Departure marks -> expiry, in expiry order (a constant TTL, re-marks moved to the end),
+        # so sweeping stops at the first live one.
+        self._departures: dict[_DepartureKey, float] = {}
 
     def _state(self, app_id: str) -> _AppState:
         state = self._apps.get(app_id)
@@ -94,11 +107,11 @@ class MemoryAdapter(Adapter):
                         messages.member_added(channel, member.user_id, member.user_info)
                     )
                     self._local.broadcast(app.id, channel, frame, conn.socket_id)
-                self.bus.emit(HubEvent("member_added", app.id, channel, user_id=member.user_id))
+                self._emit_arrival(app, "member_added", channel, member.user_id)
             entry.sockets.add(conn.socket_id)
             members = {user_id: user.user_info for user_id, user in users.items()}
         if not subscribers:
-            self.bus.emit(HubEvent("channel_occupied", app.id, channel))
+            self._emit_arrival(app, "channel_occupied", channel, None)
         return Joined(self._local.join(app.id, channel, conn), members)
 
     async def unsubscribe(self, conn: Subscriber, channel: str, member: Member | None) -> int:
@@ -122,12 +135,47 @@ class MemoryAdapter(Adapter):
                         del state.presence[channel]
                     frame = text_frame(messages.member_removed(channel, member.user_id))
                     self._local.broadcast(app_id, channel, frame)
-                    self.bus.emit(
-                        HubEvent("member_removed", app_id, channel, user_id=member.user_id)
-                    )
+                    self._emit_departure(conn.app, "member_removed", channel, member.user_id)
         if not left:
-            self.bus.emit(HubEvent("channel_vacated", app_id, channel))
+            self._emit_departure(conn.app, "channel_vacated", channel, None)
         return left
+
+    # -- departure marks (Adapter.confirm_departures) -----------------------------------------
+    def _emit_departure(self, app: App, name: str, channel: str, user_id: str | None) -> None:
+        if self._departure_ttl and app.webhooks:
+            now = self._clock()
+            self._sweep_departures(now)
+            key = (app.id, name, channel, user_id)
+            self._departures.pop(key, None)
+            self._departures[key] = now + self._departure_ttl
+        self.bus.emit(HubEvent(name, app.id, channel, user_id=user_id))
+
+    def _emit_arrival(self, app: App, name: str, channel: str, user_id: str | None) -> None:
+        returned = self._claim((app.id, _RETURN_CLAIMS[name], channel, user_id))
+        self.bus.emit(HubEvent(name, app.id, channel, user_id=user_id, returned=returned))
+
+    def _claim(self, key: _DepartureKey) -> bool:
+        expires = self._departures.pop(key, None)
+        return expires is not None and expires > self._clock()
+
+    def _sweep_departures(self, now: float) -> None:
+        while self._departures:
+            key, expires = next(iter(self._departures.items()))
+            if expires > now:
+                return
+            del self._departures[key]
+
+    async def confirm_departures(self, departures: Sequence[HubEvent]) -> list[bool]:
+        if not self._departure_ttl:
+            return [True] * len(departures)
+        return [
+            self._claim((event.app_id, event.name, event.channel, event.user_id))
+            for event in departures
+        ]
+
+    def departure_marks(self) -> int:
+        """Marks held, expired ones included until the next sweep: for tests and metrics."""
+        return len(self._departures)
 
     async def publish(
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None

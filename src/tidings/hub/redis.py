@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,7 +30,14 @@ from redis.exceptions import RedisError
 
 from tidings.config import ServerSettings
 from tidings.events import EventBus, HubEvent
-from tidings.hub.base import Adapter, ChannelStats, HubUnavailable, Joined, Subscriber
+from tidings.hub.base import (
+    Adapter,
+    ChannelStats,
+    HubUnavailable,
+    Joined,
+    Subscriber,
+    departure_ttl,
+)
 from tidings.hub.local import LocalSockets
 from tidings.hub.redis_nodes import Nodes
 from tidings.hub.redis_state import (
@@ -92,6 +99,8 @@ class RedisAdapter(Adapter):
         self._settings = settings
         self._redis = connect(settings)
         self._keys = Keys(settings.redis_prefix)
+        self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
+        self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
         self._origin = secrets.token_hex(6)  # this process, in every message it publishes
         self._generation = 0
         self.node = f"{self._origin}-0"  # renewed whenever Redis may have lost our share
@@ -281,10 +290,11 @@ class RedisAdapter(Adapter):
         if member is not None:
             self._add_local_member(app.id, channel, member)
         await self._want("c", app.id, channel)
-        args: list[Any] = [node, channel, 1, -1]
+        args: list[Any] = [node, channel, 1, -1, self._claims]
         if member is not None:
             info = orjson.dumps(member.user_info)
-            args = [node, channel, 1, app.max_presence_members_per_channel, member.user_id, 1, info]
+            limit = app.max_presence_members_per_channel
+            args = [node, channel, 1, limit, self._claims, member.user_id, 1, info]
         try:
             await self._own_app(node, app.id)
             result = await self._script("join", app.id, *args)
@@ -292,7 +302,7 @@ class RedisAdapter(Adapter):
             self._lost("a subscription", error)
             members = self._local_members(app.id, channel) if member is not None else None
             return Joined(local_count, members)
-        total, occupied, refused = (int(value) for value in result[:3])
+        total, refused = int(result[0]), int(result[2])
         if refused:
             await self._forget_local(conn, channel, member)
             raise SubscriptionError(
@@ -301,25 +311,39 @@ class RedisAdapter(Adapter):
                 f"The presence channel is full ({app.max_presence_members_per_channel} members)",
                 int(Code.OVER_CAPACITY),
             )
-        cut = result.index(b"", 3)
-        for user_id in result[3:cut]:
-            await self._member_added(app.id, channel, user_id.decode(), conn.socket_id)
-        if occupied:
-            self.bus.emit(HubEvent("channel_occupied", app.id, channel))
+        flat = await self._announce_join(app.id, channel, result, conn.socket_id)
         members = None
         if member is not None:
-            flat = result[cut + 1 :]
             members = {flat[i].decode(): orjson.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
         return Joined(total, members)
 
+    async def _announce_join(
+        self, app_id: str, channel: str, result: list[Any], except_socket_id: str | None
+    ) -> list[Any]:
+        """Announce what a JOIN decided (members added, channel occupied, each saying whether
+        it claimed a departure mark); returns the rest of its result, the flat member list."""
+        added = int(result[4])
+        for i in range(5, 5 + 2 * added, 2):
+            user_id, returned = result[i].decode(), bool(int(result[i + 1]))
+            await self._member_added(app_id, channel, user_id, except_socket_id, returned)
+        if int(result[1]):
+            self.bus.emit(HubEvent("channel_occupied", app_id, channel, returned=bool(result[3])))
+        return list(result[5 + 2 * added :])
+
     async def _member_added(
-        self, app_id: str, channel: str, user_id: str, except_socket_id: str | None
+        self,
+        app_id: str,
+        channel: str,
+        user_id: str,
+        except_socket_id: str | None,
+        returned: bool,
     ) -> None:
         info = self._presence.get((app_id, channel), {}).get(user_id)
         payload = messages.member_added(channel, user_id, info.user_info if info else None)
         with contextlib.suppress(*FAILURES):
             await self._broadcast(app_id, channel, payload, except_socket_id)
-        self.bus.emit(HubEvent("member_added", app_id, channel, user_id=user_id))
+        event = HubEvent("member_added", app_id, channel, user_id=user_id, returned=returned)
+        self.bus.emit(event)
 
     async def _member_removed(self, app_id: str, channel: str, user_id: str) -> None:
         with contextlib.suppress(*FAILURES):
@@ -346,8 +370,9 @@ class RedisAdapter(Adapter):
         if left < 0:
             return len(self._local.subscribers(app_id, channel))
         user_id = member.user_id if member is not None else ""
+        marks = self._departure_ms if conn.app.webhooks else 0
         try:
-            result = await self._script("leave", app_id, node, channel, user_id)
+            result = await self._script("leave", app_id, node, channel, user_id, marks)
         except FAILURES as error:
             self._lost("an unsubscription", error)
             return left
@@ -469,6 +494,18 @@ class RedisAdapter(Adapter):
         key = self._keys.cache(app_id, channel)
         await self._cluster(self._redis.set(key, payload, px=max(1, int(ttl * 1000))))
 
+    async def confirm_departures(self, departures: Sequence[HubEvent]) -> list[bool]:
+        if not self._departure_ms or not departures:
+            return [True] * len(departures)
+
+        async def claim() -> list[bool]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in departures:
+                    pipe.delete(self._keys.departure(event.app_id, event.channel, event.user_id))
+                return [bool(deleted) for deleted in await pipe.execute()]
+
+        return await self._cluster(claim())
+
     # -- recovery (called by redis_nodes) -----------------------------------------------------
     def new_node_id(self) -> tuple[str, str]:
         """Switch to a fresh node id; returns (old, new). Later changes go to the new one."""
@@ -501,24 +538,19 @@ class RedisAdapter(Adapter):
         count = len(self._local.subscribers(app_id, channel))
         if not count:
             return
-        args: list[Any] = [node, channel, count, -1]
+        args: list[Any] = [node, channel, count, -1, self._claims]
         for user_id, entry in self._presence.get((app_id, channel), {}).items():
             args += [user_id, entry.sockets, orjson.dumps(entry.user_info)]
         result = await self._script("join", app_id, *args)
-        if not announce:
-            return
-        cut = result.index(b"", 3)
-        for user_id in result[3:cut]:
-            await self._member_added(app_id, channel, user_id.decode(), None)
-        if int(result[1]):
-            self.bus.emit(HubEvent("channel_occupied", app_id, channel))
+        if announce:
+            await self._announce_join(app_id, channel, result, None)
 
     async def reap(self, node: str) -> None:
         """Remove everything ``node`` held, announcing who left; the caller holds its lock."""
         keys = self._keys
         for raw in await self._redis.smembers(keys.node_apps(node)):
             app_id = text(raw)
-            removed, vacated, offline = await self._script("reap", app_id, node)
+            removed, vacated, offline = await self._script("reap", app_id, node, self._departure_ms)
             for i in range(0, len(removed), 2):
                 await self._member_removed(app_id, removed[i].decode(), removed[i + 1].decode())
             for channel in vacated:

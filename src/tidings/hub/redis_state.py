@@ -15,6 +15,8 @@ Per app ``A`` (``P`` is the configured prefix, ``N`` a node id):
 - ``P:{A}:users``   hash  user -> signed-in sockets cluster-wide
 - ``P:{A}:un:N``    hash  user -> signed-in sockets on node N
 - ``P:{A}:cache:<ch>`` string, the cache channel's last event, expiring with its TTL
+- ``P:{A}:gone:<ch>`` and ``P:{A}:gone:<ch>\\n<user>`` strings, departure marks: the channel
+  was vacated / the member removed within the webhook vacate delay (``Adapter.confirm_departures``)
 
 Per node: ``P:node:N`` (heartbeat, expires after node_timeout), ``P:node:N:apps`` (the apps whose
 state holds a share of N), ``P:reap:N`` (lock of the node cleaning up after N); ``P:nodes`` is
@@ -49,6 +51,11 @@ class Keys:
     def cache(self, app_id: str, channel: str) -> str:
         return f"{self.app(app_id)}cache:{channel}"
 
+    def departure(self, app_id: str, channel: str, user_id: str | None) -> str:
+        # Channel names have no newline, so a channel's mark and its members' never collide.
+        suffix = "" if user_id is None else f"\n{user_id}"
+        return f"{self.app(app_id)}gone:{channel}{suffix}"
+
     # Pub/sub topics need no hash tag: classic PUBLISH reaches every subscriber of the cluster.
     def channel_topic(self, app_id: str, channel: str) -> bytes:
         return f"{self.prefix}:{app_id}:c:{channel}".encode()
@@ -81,24 +88,27 @@ if redis.call('HINCRBY', conns, '#', -1) <= 0 then redis.call('HDEL', conns, '#'
 return 1
 """
 
-# KEYS[1] app base; ARGV node, channel, count, then (user, sockets, user_info) triples, and
-# for a single join the presence limit as ARGV[4] when no triple would exceed it.
-# Adds ``count`` subscriptions of this node (and its members) to the channel.
-# Returns {total, occupied, refused, added users..., '', members (user, info)...}.
+# KEYS[1] app base; ARGV node, channel, count, presence limit (-1: none), claim departure
+# marks (1/0), then (user, sockets, user_info) triples.
+# Adds ``count`` subscriptions of this node (and its members) to the channel; an occupied
+# channel and each added member claim (delete) their departure mark.
+# Returns {total, occupied, refused, channel returned, n, (added user, returned) * n,
+# members (user, info)...}.
 JOIN = """
 local base, node, channel = KEYS[1], ARGV[1], ARGV[2]
-local count, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local count, limit, claim = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
 local pu, pi, pn = base .. 'pu:' .. channel, base .. 'pi:' .. channel, base .. 'pn:' .. node
+local gone = base .. 'gone:' .. channel
 local added = {}
-local presence = #ARGV > 4
+local presence = #ARGV > 5
 if presence then
-  for i = 5, #ARGV, 3 do
+  for i = 6, #ARGV, 3 do
     local user = ARGV[i]
     if limit >= 0 and redis.call('HEXISTS', pu, user) == 0 and redis.call('HLEN', pu) >= limit then
       return {0, 0, 1}
     end
   end
-  for i = 5, #ARGV, 3 do
+  for i = 6, #ARGV, 3 do
     local user, sockets = ARGV[i], tonumber(ARGV[i + 1])
     if redis.call('HINCRBY', pu, user, sockets) == sockets then
       redis.call('HSET', pi, user, ARGV[i + 2])
@@ -109,19 +119,25 @@ if presence then
 end
 redis.call('HINCRBY', base .. 'subs:' .. node, channel, count)
 local total = redis.call('HINCRBY', base .. 'subs', channel, count)
-local result = {total, total == count and 1 or 0, 0}
-for _, user in ipairs(added) do table.insert(result, user) end
-table.insert(result, '')
+local occupied = total == count
+local result = {total, occupied and 1 or 0, 0, 0, #added}
+if occupied and claim then result[4] = redis.call('DEL', gone) end
+for _, user in ipairs(added) do
+  table.insert(result, user)
+  table.insert(result, claim and redis.call('DEL', gone .. '\\n' .. user) or 0)
+end
 if presence then
   for _, value in ipairs(redis.call('HGETALL', pi)) do table.insert(result, value) end
 end
 return result
 """
 
-# KEYS[1] app base; ARGV node, channel, user ('' for non-presence).
+# KEYS[1] app base; ARGV node, channel, user ('' for non-presence), departure mark TTL in ms
+# (0: no marks). A vacated channel and a removed member leave a departure mark.
 # Returns {total left, vacated, member removed}.
 LEAVE = """
 local base, node, channel, user = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local ttl = tonumber(ARGV[4])
 local removed = 0
 if user ~= '' then
   local pu, pn = base .. 'pu:' .. channel, base .. 'pn:' .. node
@@ -131,6 +147,7 @@ if user ~= '' then
     redis.call('HDEL', pu, user)
     redis.call('HDEL', base .. 'pi:' .. channel, user)
     removed = 1
+    if ttl > 0 then redis.call('SET', base .. 'gone:' .. field, 1, 'PX', ttl) end
   end
 end
 local mine = base .. 'subs:' .. node
@@ -138,6 +155,7 @@ if redis.call('HINCRBY', mine, channel, -1) <= 0 then redis.call('HDEL', mine, c
 local total = redis.call('HINCRBY', base .. 'subs', channel, -1)
 if total <= 0 then
   redis.call('HDEL', base .. 'subs', channel)
+  if ttl > 0 then redis.call('SET', base .. 'gone:' .. channel, 1, 'PX', ttl) end
   return {0, 1, removed}
 end
 return {total, 0, removed}
@@ -166,10 +184,12 @@ end
 return 0
 """
 
-# KEYS[1] app base; ARGV node. Subtracts everything a dead node held in this app.
+# KEYS[1] app base; ARGV node, departure mark TTL in ms (0: none). Subtracts everything a
+# dead node held in this app; what that vacates or removes leaves departure marks, as in LEAVE
+# (whether the app has webhooks is not known here; unclaimed marks just expire).
 # Returns {{channel, user, ...} members removed, {channel...} vacated, {user...} offline}.
 REAP = """
-local base, node = KEYS[1], ARGV[1]
+local base, node, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local conns = base .. 'conns'
 local held = tonumber(redis.call('HGET', conns, node) or '0')
 if held ~= 0 then
@@ -187,6 +207,7 @@ for i = 1, #entries, 2 do
   if redis.call('HINCRBY', pu, user, -n) <= 0 then
     redis.call('HDEL', pu, user)
     redis.call('HDEL', base .. 'pi:' .. channel, user)
+    if ttl > 0 then redis.call('SET', base .. 'gone:' .. field, 1, 'PX', ttl) end
     table.insert(removed, channel)
     table.insert(removed, user)
   end
@@ -197,6 +218,7 @@ entries = redis.call('HGETALL', mine)
 for i = 1, #entries, 2 do
   if redis.call('HINCRBY', base .. 'subs', entries[i], -tonumber(entries[i + 1])) <= 0 then
     redis.call('HDEL', base .. 'subs', entries[i])
+    if ttl > 0 then redis.call('SET', base .. 'gone:' .. entries[i], 1, 'PX', ttl) end
     table.insert(vacated, entries[i])
   end
 end

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tidings.apps import App
+from tidings.apps import App, WebhookTarget
 from tidings.events import EventBus, HubEvent
 from tidings.hub import MemoryAdapter
 from tidings.protocol.errors import SubscriptionError
@@ -144,3 +144,79 @@ async def test_cache_expires() -> None:
     assert await hub.cache_get("1", "cache-x") == (b"payload", 10)
     now[0] = 110.5
     assert await hub.cache_get("1", "cache-x") is None
+
+
+HOOKED = App(id="7", key="k7", secret="s", webhooks=(WebhookTarget("http://receiver.test/"),))
+
+
+async def test_a_return_within_the_window_claims_the_departure_and_says_so() -> None:
+    now = [0.0]
+    bus = EventBus()
+    seen: list[HubEvent] = []
+    bus.subscribe(seen.append)
+    hub = MemoryAdapter(bus, clock=lambda: now[0], departure_ttl=13.0)
+    ada = Member("ada", None)
+    page = Socket("1.1", HOOKED)
+    await hub.subscribe(page, "presence-r", ada)
+    await hub.remove_connection(page, {"presence-r": ada}, None)
+    departures = seen[-2:]
+    assert [e.name for e in departures] == ["member_removed", "channel_vacated"]
+    assert hub.departure_marks() == 2
+
+    now[0] = 1.0  # the page reloads
+    await hub.subscribe(Socket("1.2", HOOKED), "presence-r", ada)
+    assert [(e.name, e.returned) for e in seen[-2:]] == [
+        ("member_added", True),
+        ("channel_occupied", True),
+    ]
+    assert hub.departure_marks() == 0
+    assert await hub.confirm_departures(departures) == [False, False]
+
+
+async def test_a_departure_nobody_returned_from_is_confirmed_once() -> None:
+    bus = EventBus()
+    seen: list[HubEvent] = []
+    bus.subscribe(seen.append)
+    hub = MemoryAdapter(bus, departure_ttl=13.0)
+    page = Socket("1.1", HOOKED)
+    await hub.subscribe(page, "news", None)
+    await hub.unsubscribe(page, "news", None)
+    vacated = seen[-1]
+    assert await hub.confirm_departures([vacated]) == [True]
+    assert await hub.confirm_departures([vacated]) == [False]
+    await hub.subscribe(Socket("1.2", HOOKED), "news", None)
+    assert seen[-1] == HubEvent("channel_occupied", "7", "news")  # news again, not a return
+
+
+async def test_marks_expire_and_are_swept_so_they_never_pile_up() -> None:
+    now = [0.0]
+    hub = MemoryAdapter(EventBus(), clock=lambda: now[0], departure_ttl=13.0)
+    for n in range(100):
+        page = Socket(f"1.{n}", HOOKED)
+        await hub.subscribe(page, f"room-{n}", None)
+        await hub.unsubscribe(page, f"room-{n}", None)
+    assert hub.departure_marks() == 100
+    now[0] = 13.5
+    late = Socket("1.100", HOOKED)
+    await hub.subscribe(late, "room-0", None)  # too late to be a return
+    await hub.unsubscribe(late, "room-0", None)
+    assert hub.departure_marks() == 1  # the expired ones went with this new mark
+
+
+async def test_no_marks_without_webhooks_or_without_a_delay() -> None:
+    bus = EventBus()
+    seen: list[HubEvent] = []
+    bus.subscribe(seen.append)
+    with_delay = MemoryAdapter(bus, departure_ttl=13.0)
+    without_delay = MemoryAdapter(bus)
+    for hub, app in ((with_delay, APP), (without_delay, HOOKED)):
+        page = Socket("1.1", app)
+        await hub.subscribe(page, "news", None)
+        await hub.unsubscribe(page, "news", None)
+        await hub.subscribe(Socket("1.2", app), "news", None)
+        assert hub.departure_marks() == 0
+        assert seen[-1].returned is False
+    vacated = seen[-2]
+    assert vacated == HubEvent("channel_vacated", "7", "news")
+    # Nothing marked, nothing to contradict: a delayed departure is sent.
+    assert await without_delay.confirm_departures([vacated]) == [True]
