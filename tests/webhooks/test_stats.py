@@ -12,6 +12,7 @@ from tests.webhooks.receiver import Receiver
 from tidings.apps import App, StaticAppStore, WebhookTarget
 from tidings.config import Config, ServerSettings
 from tidings.events import EventBus, HubEvent
+from tidings.hub import MemoryAdapter
 from tidings.webhooks import WebhookService, WebhookStats
 
 
@@ -30,7 +31,7 @@ def service_for(
     )
     bus = EventBus()
     service = WebhookService.for_config(
-        Config(server=server, apps=(app,)), StaticAppStore([app]), bus
+        Config(server=server, apps=(app,)), StaticAppStore([app]), bus, MemoryAdapter(bus)
     )
     assert service is not None
     return service, bus

@@ -43,7 +43,7 @@ def build_context(config: Config) -> Context:
         adapter=adapter,
         rate_limiter=rate_limiter,
         subscription_counts=SubscriptionCounts(adapter, bus),
-        webhooks=WebhookService.for_config(config, apps, bus),
+        webhooks=WebhookService.for_config(config, apps, bus, adapter),
     )
 
 

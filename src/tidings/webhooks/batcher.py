@@ -3,7 +3,10 @@
 Rules (docs/webhooks.md):
 - each target sees only its event types and channel prefix; batches never mix apps or targets;
 - ``channel_vacated`` / ``member_removed`` wait ``vacate_delay``; a matching ``channel_occupied``
-  / ``member_added`` inside that delay cancels both, so a page reload produces no webhook;
+  / ``member_added`` inside that delay cancels both, so a page reload produces no webhook. In a
+  cluster the return may happen on another node: the hub marks such an arrival ``returned``
+  (it is dropped here), and a departure whose delay is over comes back from ``departures_due``
+  for the caller to confirm with the hub before ``route`` puts it into a batch;
 - a batch closes ``window`` seconds after its first event, or at ``max_events``;
 - within a batch a newer ``subscription_count`` for a channel replaces the older one.
 """
@@ -28,6 +31,14 @@ class Batch:
     events: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A delayed ``channel_vacated`` / ``member_removed`` whose delay is over."""
+
+    app: App
+    event: HubEvent
+
+
 @dataclass(slots=True)
 class _Open:
     opened_at: float
@@ -47,7 +58,7 @@ class Batcher:
         self._vacate_delay = vacate_delay
         # Both dicts are in deadline order: entries are appended with a deadline of now plus a
         # constant, so the first entry is always the next one due.
-        self._delayed: dict[tuple[str, str, str, str | None], tuple[float, App, HubEvent]] = {}
+        self._delayed: dict[tuple[str, str, str, str | None], tuple[float, Departure]] = {}
         self._open: dict[tuple[str, WebhookTarget], _Open] = {}
 
     def __len__(self) -> int:
@@ -61,24 +72,34 @@ class Batcher:
         cancels = _CANCELS.get(event.name)
         if cancels is not None:
             pending = (app.id, cancels, event.channel, event.user_id)
-            if self._delayed.pop(pending, None) is not None:
+            # Popped even when the hub says so too: the return is answered here and now.
+            if self._delayed.pop(pending, None) is not None or event.returned:
                 return []
         if event.name in DELAYED and self._vacate_delay > 0:
             key = (app.id, event.name, event.channel, event.user_id)
             self._delayed.pop(key, None)
-            self._delayed[key] = (now + self._vacate_delay, app, event)
+            self._delayed[key] = (now + self._vacate_delay, Departure(app, event))
             return []
         return self._route(app, event, now)
 
-    def due(self, now: float) -> list[Batch]:
-        """Release delayed events whose time has come and close batches whose window is over."""
-        ready: list[Batch] = []
+    def departures_due(self, now: float) -> list[Departure]:
+        """Hand out the delayed events whose delay is over; ``route`` those still to be sent."""
+        released: list[Departure] = []
         while self._delayed:
-            delayed_key, (release_at, app, event) = next(iter(self._delayed.items()))
+            delayed_key, (release_at, departure) = next(iter(self._delayed.items()))
             if release_at > now:
                 break
             del self._delayed[delayed_key]
-            ready += self._route(app, event, now)
+            released.append(departure)
+        return released
+
+    def route(self, departure: Departure, now: float) -> list[Batch]:
+        """Put a confirmed departure into its batches; return the batches it filled up."""
+        return self._route(departure.app, departure.event, now)
+
+    def due(self, now: float) -> list[Batch]:
+        """Close the batches whose window is over."""
+        ready: list[Batch] = []
         while self._open:
             (app_id, target), batch = next(iter(self._open.items()))
             if batch.opened_at + self._window > now:
@@ -96,7 +117,7 @@ class Batcher:
         return min(deadlines, default=None)
 
     def drain(self) -> list[Batch]:
-        """Everything now, delayed events included: for shutdown, when nobody will come back."""
+        """Every open batch now, for shutdown (take ``departures_due(inf)`` first)."""
         return self.due(float("inf"))
 
     def _route(self, app: App, event: HubEvent, now: float) -> list[Batch]:

@@ -2,7 +2,8 @@
 
 The bus listener only does dictionary work (``Batcher``); finished batches are written to the
 durable queue by one writer task and posted by a delivery task, so neither SQLite nor HTTP ever
-runs inside fan-out.
+runs inside fan-out. A departure whose vacate delay is over is first confirmed with the hub
+(``Adapter.confirm_departures``), which knows whether it came back on any node meanwhile.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from tidings.apps import AppStore
 from tidings.config import Config, ConfigError, ServerSettings
 from tidings.events import EventBus, HubEvent
-from tidings.webhooks.batcher import Batch, Batcher
+from tidings.hub import Adapter, HubUnavailable
+from tidings.webhooks.batcher import Batch, Batcher, Departure
 from tidings.webhooks.payload import batch_body
 from tidings.webhooks.queue import NewWebhook, QueuedWebhook, SqliteQueue, WebhookQueue, queue_path
 from tidings.webhooks.retry import RetryPolicy
@@ -90,6 +92,7 @@ class WebhookService:
         settings: WebhookSettings,
         apps: AppStore,
         bus: EventBus,
+        hub: Adapter,
         queue: WebhookQueue,
         sender: Sender,
         *,
@@ -99,6 +102,7 @@ class WebhookService:
         self.settings = settings
         self._apps = apps
         self._bus = bus
+        self._hub = hub
         self._queue = queue
         self._sender = sender
         self._clock = clock
@@ -107,6 +111,8 @@ class WebhookService:
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._confirming: set[asyncio.Task[None]] = set()
+        self._unconfirmed = 0  # departures out for confirmation, for stats
         self._unsaved: list[tuple[NewWebhook, int]] = []
         self._write_lock = asyncio.Lock()
         self._unsaved_ready = asyncio.Event()
@@ -117,13 +123,15 @@ class WebhookService:
         self._sent = self._retried = self._failed = 0
 
     @classmethod
-    def for_config(cls, config: Config, apps: AppStore, bus: EventBus) -> WebhookService | None:
+    def for_config(
+        cls, config: Config, apps: AppStore, bus: EventBus, hub: Adapter
+    ) -> WebhookService | None:
         """The service, or None when no app has webhooks and no earlier run left any queued."""
         settings = WebhookSettings.from_server(config.server)
         path = queue_path(config.server.data_dir)
         if not any(app.webhooks for app in config.apps) and not path.exists():
             return None
-        return cls(settings, apps, bus, SqliteQueue(path), Sender(settings.timeout))
+        return cls(settings, apps, bus, hub, SqliteQueue(path), Sender(settings.timeout))
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -143,13 +151,18 @@ class WebhookService:
         self._deliver_wake.set()  # whatever an earlier run left pending
 
     async def close(self, grace: float) -> None:
-        """Write everything buffered (delayed events too: no one reconnects to a node that is
-        stopping), give deliveries up to ``grace`` seconds, then stop; the rest stays queued."""
+        """Write everything buffered, give deliveries up to ``grace`` seconds, then stop; the
+        rest stays queued. Delayed departures are confirmed at once rather than after their
+        delay: whoever returns later (elsewhere in a cluster) then finds no mark and is
+        reported too, so the receiver never sees a departure without its return."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        await asyncio.gather(*self._confirming)
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        self._hand_over(await self._confirmed(self._batcher.departures_due(math.inf)))
         self._hand_over(self._batcher.drain())
         writer, deliverer = self._tasks
         async with self._write_lock:
@@ -177,7 +190,9 @@ class WebhookService:
 
     def stats(self) -> WebhookStats:
         return WebhookStats(
-            buffered=len(self._batcher) + sum(count for _, count in self._unsaved),
+            buffered=len(self._batcher)
+            + self._unconfirmed
+            + sum(count for _, count in self._unsaved),
             queued=self._queue.pending_count,
             in_flight=len(self._in_flight),
             dead_letters=self._queue.dead_count,
@@ -210,10 +225,44 @@ class WebhookService:
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         # Timers may fire a hair early (uvloop rounds to milliseconds); the deadline has come.
-        ready = self._batcher.due(max(loop.time(), self._timer_at))
-        if ready:
-            self._hand_over(ready)
+        now = max(loop.time(), self._timer_at)
+        departures = self._batcher.departures_due(now)
+        if departures:
+            task = loop.create_task(self._confirm_later(departures, loop))
+            self._confirming.add(task)
+            task.add_done_callback(self._confirming.discard)
+        self._hand_over(self._batcher.due(now))
         self._schedule(loop)
+
+    async def _confirm_later(
+        self, departures: list[Departure], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._hand_over(await self._confirmed(departures))
+        if self._unsubscribe is not None:  # not closing: close() takes it from here
+            self._schedule(loop)
+
+    async def _confirmed(self, departures: list[Departure]) -> list[Batch]:
+        """The batches filled by those departures nobody returned from, anywhere."""
+        if not departures:
+            return []
+        self._unconfirmed += len(departures)
+        try:
+            verdicts = await self._hub.confirm_departures([d.event for d in departures])
+        except HubUnavailable as error:
+            # At least once: a departure reported twice beats one never reported.
+            log.warning("cannot confirm %d departure(s) (%s); sending them", len(departures), error)
+            verdicts = [True] * len(departures)
+        except Exception:
+            log.exception("cannot confirm %d departure(s); sending them", len(departures))
+            verdicts = [True] * len(departures)
+        finally:
+            self._unconfirmed -= len(departures)
+        now = asyncio.get_running_loop().time()
+        ready: list[Batch] = []
+        for departure, gone in zip(departures, verdicts, strict=True):
+            if gone:
+                ready += self._batcher.route(departure, now)
+        return ready
 
     def _hand_over(self, batches: list[Batch]) -> None:
         if not batches:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tidings.apps import App, WebhookTarget
 from tidings.events import HubEvent
-from tidings.webhooks.batcher import Batcher
+from tidings.webhooks.batcher import Batcher, Departure
 
 ALL = WebhookTarget("http://receiver.test/all")
 APP = App(id="1", key="k1", secret="s1", webhooks=(ALL,))
@@ -71,14 +71,34 @@ def test_each_target_gets_only_its_event_types_and_channel_prefix() -> None:
     )
 
 
-def test_vacated_waits_for_the_delay_then_goes_in_a_batch() -> None:
+def test_vacated_waits_for_the_delay_then_goes_in_a_batch_once_confirmed() -> None:
     batcher = Batcher(window=0.5, max_events=None, vacate_delay=3.0)
-    batcher.add(APP, HubEvent("channel_vacated", "1", "a"), 10.0)
+    vacated = HubEvent("channel_vacated", "1", "a")
+    batcher.add(APP, vacated, 10.0)
     assert batcher.next_deadline() == 13.0
-    assert batcher.due(12.9) == []
-    assert batcher.due(13.0) == []  # released into a batch, whose window starts now
-    [batch] = batcher.due(13.5)
+    assert batcher.departures_due(12.9) == [] and batcher.due(12.9) == []
+    [departure] = batcher.departures_due(13.0)
+    assert departure == Departure(APP, vacated)
+    assert len(batcher) == 0 and batcher.next_deadline() is None  # out for confirmation
+    assert batcher.route(departure, 13.1) == []  # confirmed: into a batch opening now
+    assert batcher.due(13.5) == []
+    [batch] = batcher.due(13.6)
     assert batch.events == ({"name": "channel_vacated", "channel": "a"},)
+
+
+def test_a_departure_handed_out_and_not_confirmed_is_simply_never_routed() -> None:
+    batcher = Batcher(window=0.5, max_events=None, vacate_delay=3.0)
+    batcher.add(APP, HubEvent("member_removed", "1", "presence-a", user_id="u1"), 0.0)
+    assert len(batcher.departures_due(3.0)) == 1
+    assert batcher.due(100.0) == [] and len(batcher) == 0
+
+
+def test_a_return_elsewhere_in_the_cluster_is_dropped_without_a_local_departure() -> None:
+    batcher = Batcher(window=0.5, max_events=None, vacate_delay=3.0)
+    back = HubEvent("channel_occupied", "1", "a", returned=True)
+    again = HubEvent("member_added", "1", "presence-a", user_id="u1", returned=True)
+    assert batcher.add(APP, back, 1.0) == [] and batcher.add(APP, again, 1.0) == []
+    assert batcher.next_deadline() is None and batcher.due(100.0) == []
 
 
 def test_a_quick_reconnect_cancels_both_vacated_and_occupied() -> None:
@@ -97,9 +117,8 @@ def test_a_different_user_joining_does_not_cancel_a_member_removed() -> None:
     batcher.add(APP, HubEvent("member_added", "1", "presence-a", user_id="u2"), 1.0)
     batcher.add(APP, HubEvent("channel_occupied", "1", "b"), 1.0)  # another channel
     assert [names(b.events) for b in batcher.due(1.5)] == [["member_added", "channel_occupied"]]
-    assert batcher.due(3.0) == []
-    [late] = batcher.due(3.5)
-    assert late.events == ({"name": "member_removed", "channel": "presence-a", "user_id": "u1"},)
+    [departure] = batcher.departures_due(3.0)
+    assert departure.event == HubEvent("member_removed", "1", "presence-a", user_id="u1")
 
 
 def test_an_occupied_without_a_pending_vacated_is_sent() -> None:
@@ -158,10 +177,12 @@ def test_client_event_bodies_carry_user_id_only_on_presence() -> None:
     )
 
 
-def test_drain_hands_out_delayed_events_too() -> None:
+def test_at_shutdown_every_delayed_event_can_be_taken_and_every_batch_drained() -> None:
     batcher = Batcher(window=5.0, max_events=None, vacate_delay=3.0)
     batcher.add(APP, HubEvent("channel_vacated", "1", "a"), 0.0)
     batcher.add(APP, HubEvent("channel_occupied", "1", "b"), 0.0)
+    for departure in batcher.departures_due(float("inf")):
+        batcher.route(departure, 0.1)
     [batch] = batcher.drain()
     assert names(batch.events) == ["channel_occupied", "channel_vacated"]
 
