@@ -103,3 +103,27 @@ async def test_leaving_node_a_for_good_is_reported_exactly_once_after_the_delay(
             ("channel_occupied", None),
             ("member_added", "alice"),
         ]
+
+
+async def test_a_node_shutting_down_reports_its_departures_and_the_return_elsewhere_too(
+    nodes: list[TidingsServer], receiver: Receiver
+) -> None:
+    """A stopping node cannot wait out the delay, so it reports the departures at once; the
+    page that then reconnects to the other node is reported as well, never half the pair."""
+    a, b = nodes
+    page = await open_page(a, "alice")
+    await receiver.wait_for(lambda: len(receiver.events()) >= 2)
+
+    await asyncio.to_thread(a.stop)  # SIGTERM: sockets told to reconnect, webhooks written
+    await receiver.wait_for(lambda: len(receiver.events()) >= 4)
+    assert summary(receiver.events()[2:]) == [
+        ("channel_vacated", None),
+        ("member_removed", "alice"),
+    ]
+    await page.close()
+    async with await open_page(b, "alice"):
+        await receiver.wait_for(lambda: len(receiver.events()) >= 6)
+        assert summary(receiver.events()[4:]) == [
+            ("channel_occupied", None),
+            ("member_added", "alice"),
+        ]

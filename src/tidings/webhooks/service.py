@@ -154,14 +154,14 @@ class WebhookService:
         """Write everything buffered, give deliveries up to ``grace`` seconds, then stop; the
         rest stays queued. Delayed departures are confirmed at once rather than after their
         delay: whoever returns later (elsewhere in a cluster) then finds no mark and is
-        reported too, so the receiver never sees a departure without its return."""
+        reported too, rather than swallowed as the return from a departure that was sent."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        await asyncio.gather(*self._confirming)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        await asyncio.gather(*self._confirming)  # they route, but no longer schedule
         self._hand_over(await self._confirmed(self._batcher.departures_due(math.inf)))
         self._hand_over(self._batcher.drain())
         writer, deliverer = self._tasks
