@@ -25,6 +25,10 @@ def departure_ttl(vacate_delay: float) -> float:
     return vacate_delay + DEPARTURE_MARGIN if vacate_delay > 0 else 0.0
 
 
+# One message for publish_many: channel, encoded payload, socket_id to leave out.
+Outgoing = tuple[str, bytes, str | None]
+
+
 class Subscriber(Protocol):
     """A live connection as the hub sees it."""
 
@@ -91,6 +95,11 @@ class Adapter(ABC):
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
         """Deliver an encoded message to every subscriber of ``channel``, cluster-wide."""
+
+    async def publish_many(self, app_id: str, messages: list[Outgoing]) -> None:
+        """Deliver several messages, in order. Drivers with a network hop send them together."""
+        for channel, payload, except_socket_id in messages:
+            await self.publish(app_id, channel, payload, except_socket_id)
 
     @abstractmethod
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

@@ -14,6 +14,7 @@ fast with ``HubUnavailable``, and the node re-registers its sockets when Redis i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -35,11 +36,13 @@ from tidings.hub.base import (
     ChannelStats,
     HubUnavailable,
     Joined,
+    Outgoing,
     Subscriber,
     departure_ttl,
 )
 from tidings.hub.local import LocalSockets
 from tidings.hub.redis_nodes import Nodes
+from tidings.hub.redis_publisher import Publisher
 from tidings.hub.redis_state import (
     ADD_CONNECTION,
     JOIN,
@@ -102,6 +105,7 @@ class RedisAdapter(Adapter):
         self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
         self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
         self._origin = secrets.token_hex(6)  # this process, in every message it publishes
+        self._publisher = Publisher(self._redis)
         self._generation = 0
         self.node = f"{self._origin}-0"  # renewed whenever Redis may have lost our share
         self._local = LocalSockets()
@@ -194,8 +198,9 @@ class RedisAdapter(Adapter):
         del self._routes[topic]
         await self._topics.drop(topic)
 
-    async def _publish(self, topic: bytes, arg: bytes, payload: bytes) -> None:
-        await self._redis.publish(topic, b"%s\n%s\n%s" % (self._origin.encode(), arg, payload))
+    def _publish(self, topic: bytes, arg: bytes, payload: bytes) -> asyncio.Future[None]:
+        message = b"%s\n%s\n%s" % (self._origin.encode(), arg, payload)
+        return self._publisher.publish(topic, message)
 
     def _on_message(self, topic: bytes, data: bytes) -> None:
         origin, arg, payload = data.split(b"\n", 2)
@@ -387,6 +392,17 @@ class RedisAdapter(Adapter):
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
         await self._cluster(self._broadcast(app_id, channel, payload, except_socket_id))
+
+    async def publish_many(self, app_id: str, messages: list[Outgoing]) -> None:
+        """Queue every PUBLISH before awaiting any, so they share one pipeline round trip."""
+        sent = [
+            self._publish(self._topic("c", app_id, channel), (skip or "").encode(), payload)
+            for channel, payload, skip in messages
+        ]
+        await self._cluster(asyncio.gather(*sent))
+        for channel, payload, skip in messages:
+            if self._local.subscribers(app_id, channel):
+                self._local.broadcast(app_id, channel, text_frame(payload), skip)
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
