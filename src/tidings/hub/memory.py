@@ -28,7 +28,10 @@ class _AppState:
     connections: int = 0
     presence: dict[str, dict[str, _PresenceUser]] = field(default_factory=dict)
     cache: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    cache_sweep_at: int = 1024
 
+
+CACHE_SWEEP_MIN = 1024
 
 # (app, departure event name, channel, user) of a channel_vacated / member_removed.
 _DepartureKey = tuple[str, str, str, str | None]
@@ -237,4 +240,13 @@ class MemoryAdapter(Adapter):
         return payload, left
 
     async def cache_set(self, app_id: str, channel: str, payload: bytes, ttl: float) -> None:
-        self._state(app_id).cache[channel] = (payload, self._clock() + ttl)
+        state = self._state(app_id)
+        cache = state.cache
+        now = self._clock()
+        cache[channel] = (payload, now + ttl)
+        # Entries of channels nobody reads again would stay forever: whenever the cache has
+        # doubled since the last sweep, drop the expired ones (amortised O(1) per set).
+        if len(cache) >= state.cache_sweep_at:
+            for name in [name for name, (_, expires) in cache.items() if expires <= now]:
+                del cache[name]
+            state.cache_sweep_at = max(CACHE_SWEEP_MIN, 2 * len(cache))

@@ -220,3 +220,15 @@ async def test_no_marks_without_webhooks_or_without_a_delay() -> None:
     assert vacated == HubEvent("channel_vacated", "7", "news")
     # Nothing marked, nothing to contradict: a delayed departure is sent.
     assert await without_delay.confirm_departures([vacated]) == [True]
+
+
+async def test_expired_cache_entries_of_unread_channels_are_swept() -> None:
+    now = [0.0]
+    hub = MemoryAdapter(EventBus(), clock=lambda: now[0])
+    for index in range(1500):
+        await hub.cache_set("1", f"cache-{index}", b"x", ttl=10)
+    now[0] = 20.0  # all of them expired, none read again
+    for index in range(3000):
+        await hub.cache_set("1", f"cache-new-{index}", b"x", ttl=10)
+    assert len(hub._apps["1"].cache) == 3000  # only the live ones
+    assert await hub.cache_get("1", "cache-new-2999") == (b"x", 10)
