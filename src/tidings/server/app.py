@@ -63,6 +63,8 @@ def build_app(ctx: Context) -> web.Application:
     for endpoint_class in ENDPOINTS:
         endpoint = endpoint_class(ctx)
         for path in endpoint.paths:
-            app.router.add_route(endpoint.method, path, endpoint)
+            # The bound coroutine method, not the object: aiohttp wraps other callables in an
+            # extra per-request shim.
+            app.router.add_route(endpoint.method, path, endpoint.__call__)
     app.router.add_route("*", "/{path:.*}", unknown_route)
     return app

@@ -59,7 +59,7 @@ class Connection:
         self.pinged_at: float | None = None
         self.closing = False
         self._limit = ctx.config.server.send_buffer_limit
-        self._pending: list[bytes] | None = None
+        self._pending: bytes | list[bytes] | None = None
 
     # -- writing ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -69,8 +69,12 @@ class Connection:
             return
         pending = self._pending
         if pending is None:
-            self._pending = [frame]
+            # A lone frame stays bare bytes: a list per subscriber per event would be a
+            # GC-tracked allocation per delivery, and collections show up as latency spikes.
+            self._pending = frame
             self.ctx.outbox.add(self)
+        elif isinstance(pending, bytes):
+            self._pending = [pending, frame]
         else:
             pending.append(frame)
 
@@ -78,15 +82,15 @@ class Connection:
         """Write what is queued. Frames queued before a close still go out, ahead of the close
         frame. Past the buffer bound the consumer is too slow: close it with 4100 so pusher-js
         reconnects after a pause, rather than let its queue grow."""
-        frames, self._pending = self._pending, None
+        pending, self._pending = self._pending, None
         transport = self.transport
-        if not frames or transport.is_closing():
+        if pending is None or transport.is_closing():
             # The peer vanished and our read loop has not noticed yet; uvloop raises on a write.
             return
         if transport.get_write_buffer_size() > self._limit:
             self.close(Code.OVER_CAPACITY, "Send buffer full: the client is reading too slowly")
             return
-        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        transport.write(pending if isinstance(pending, bytes) else b"".join(pending))
 
     def reply(self, payload: bytes) -> None:
         self.send(text_frame(payload))
