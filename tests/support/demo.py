@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.server import ROOT, AppSpec, free_port
+from tests.support.server import ROOT, AppSpec, free_port, terminate
 
 CLUSTER = "test-cluster"
 
@@ -103,15 +102,8 @@ class DemoProcess:
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = terminate(self.process, timeout)
         self._log.close()
-        code = self.process.returncode
         self.process = None
         return code
 

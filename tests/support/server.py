@@ -17,6 +17,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM, wait (a clean drain exits 0), SIGKILL past ``timeout``; the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -140,15 +152,8 @@ class TidingsServer:
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = terminate(self.process, timeout)
         self._log.close()
-        code = self.process.returncode
         self.process = None
         if self._redis is not None:
             self._redis.stop()
