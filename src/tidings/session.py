@@ -136,9 +136,8 @@ class Session:
         if not isinstance(channel, str):
             raise PusherError(None, "pusher:subscribe needs data.channel (a string)")
         problem = channel_name_problem(channel, self.app.max_channel_name_length)
-        if problem:
-            status = 4009
-            raise SubscriptionError(channel, "InvalidChannel", problem, status)
+        if problem:  # status 4009 as soketi sends for a bad name
+            raise SubscriptionError(channel, "InvalidChannel", problem, 4009)
         kind = channel_type(channel)
         member: Member | None = None
         if kind.kind is Kind.SERVER_TO_USER:
