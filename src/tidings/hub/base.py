@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from tidings.apps import App
 from tidings.events import EventBus, HubEvent
+from tidings.protocol import messages
 from tidings.protocol.presence import Member
 
 # A departure mark outlives the webhook vacate delay by this much, so a late timer still finds
@@ -96,10 +97,21 @@ class Adapter(ABC):
     ) -> None:
         """Deliver an encoded message to every subscriber of ``channel``, cluster-wide."""
 
-    async def publish_many(self, app_id: str, messages: list[Outgoing]) -> None:
+    async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
         """Deliver several messages, in order. Drivers with a network hop send them together."""
-        for channel, payload, except_socket_id in messages:
+        for channel, payload, except_socket_id in outgoing:
             await self.publish(app_id, channel, payload, except_socket_id)
+
+    async def announce_subscription_count(self, app_id: str, channel: str) -> int:
+        """Send ``channel``'s current subscription count to its subscribers; return it.
+
+        Drivers shared by several nodes must read and send in one atomic step: announcements
+        from two nodes could otherwise arrive in the opposite order and leave a stale count.
+        """
+        count = (await self.channel(app_id, channel)).subscription_count
+        if count:
+            await self.publish(app_id, channel, messages.subscription_count(channel, count))
+        return count
 
     @abstractmethod
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

@@ -45,6 +45,7 @@ from tidings.hub.redis_nodes import Nodes
 from tidings.hub.redis_publisher import Publisher
 from tidings.hub.redis_state import (
     ADD_CONNECTION,
+    ANNOUNCE_COUNT,
     JOIN,
     LEAVE,
     REAP,
@@ -126,6 +127,7 @@ class RedisAdapter(Adapter):
             name: self._redis.register_script(source)
             for name, source in (
                 ("add_connection", ADD_CONNECTION),
+                ("announce_count", ANNOUNCE_COUNT),
                 ("remove_connection", REMOVE_CONNECTION),
                 ("join", JOIN),
                 ("leave", LEAVE),
@@ -393,14 +395,25 @@ class RedisAdapter(Adapter):
     ) -> None:
         await self._cluster(self._broadcast(app_id, channel, payload, except_socket_id))
 
-    async def publish_many(self, app_id: str, messages: list[Outgoing]) -> None:
+    async def announce_subscription_count(self, app_id: str, channel: str) -> int:
+        # The message is the frame with the count spliced in by the script; a channel name
+        # (charset -a-zA-Z0-9_=@,.;) needs no JSON escaping. The template ends in the count
+        # digit, then '}"}'.
+        prefix, suffix = messages.subscription_count(channel, 0).rsplit(b"0", 1)
+        topic = self._topic("c", app_id, channel)
+        count = await self._cluster(
+            self._script("announce_count", app_id, channel, topic, prefix, suffix)
+        )
+        return int(count)
+
+    async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
         """Queue every PUBLISH before awaiting any, so they share one pipeline round trip."""
         sent = [
             self._publish(self._topic("c", app_id, channel), (skip or "").encode(), payload)
-            for channel, payload, skip in messages
+            for channel, payload, skip in outgoing
         ]
         await self._cluster(asyncio.gather(*sent))
-        for channel, payload, skip in messages:
+        for channel, payload, skip in outgoing:
             if self._local.subscribers(app_id, channel):
                 self._local.broadcast(app_id, channel, text_frame(payload), skip)
 

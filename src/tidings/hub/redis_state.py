@@ -234,3 +234,15 @@ end
 redis.call('DEL', mine)
 return {removed, vacated, offline}
 """
+
+# KEYS[1] app base; ARGV channel, topic, message prefix, message suffix
+# Reads the cluster-wide count and PUBLISHes it in one step, so announcements reach every node
+# in Redis's order and the last one carries the final count. The empty origin makes every node,
+# the announcing one included, deliver it from the topic.
+ANNOUNCE_COUNT = """
+local count = tonumber(redis.call('HGET', KEYS[1] .. 'subs', ARGV[1]) or '0')
+if count > 0 then
+  redis.call('PUBLISH', ARGV[2], '\\n\\n' .. ARGV[3] .. count .. ARGV[4])
+end
+return count
+"""

@@ -8,7 +8,6 @@ from tidings.apps import App
 from tidings.background import spawn
 from tidings.events import EventBus, HubEvent
 from tidings.hub import Adapter
-from tidings.protocol import messages
 
 THROTTLE_ABOVE = 100
 INTERVAL = 5.0
@@ -28,14 +27,14 @@ class SubscriptionCounts:
         if count == 0:
             self._last_sent.pop(key, None)
         if count <= THROTTLE_ABOVE:
-            self._send(app.id, channel, count)
+            self._send(app.id, channel)
             return
         if key in self._pending:
             return  # the scheduled send reads the count when it runs
         wait = self._last_sent.get(key, now - INTERVAL) + INTERVAL - now
         if wait <= 0:
             self._last_sent[key] = now
-            self._send(app.id, channel, count)
+            self._send(app.id, channel)
         else:
             self._pending.add(key)
             loop.call_later(wait, self._flush, app.id, channel)
@@ -47,12 +46,13 @@ class SubscriptionCounts:
         key = (app_id, channel)
         self._pending.discard(key)
         self._last_sent[key] = asyncio.get_running_loop().time()
-        stats = await self._adapter.channel(app_id, channel)
-        if stats.subscription_count:
-            self._send(app_id, channel, stats.subscription_count)
+        await self._announce(app_id, channel)
 
-    def _send(self, app_id: str, channel: str, count: int) -> None:
-        if count:
-            payload = messages.subscription_count(channel, count)
-            spawn(self._adapter.publish(app_id, channel, payload))
+    def _send(self, app_id: str, channel: str) -> None:
+        spawn(self._announce(app_id, channel))
+
+    async def _announce(self, app_id: str, channel: str) -> None:
+        # The hub reads the count when it sends it: on a cluster, the count computed at this
+        # node's change may be stale by the time it would arrive.
+        count = await self._adapter.announce_subscription_count(app_id, channel)
         self._bus.emit(HubEvent("subscription_count", app_id, channel, subscription_count=count))
