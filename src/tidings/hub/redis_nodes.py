@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tidings.background import cancel_and_wait
 from tidings.config import ServerSettings
 from tidings.hub.redis_state import Keys, text
 
@@ -53,10 +54,7 @@ class Nodes:
         # The flag, not only cancel(): a cancel that lands inside a Redis command can be
         # absorbed by the client library, and the loop would then beat on forever.
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         node = self._adapter.node
         with contextlib.suppress(*FAILURES):
             if await self._redis.set(self._keys.reap_lock(node), b"closing", nx=True, px=30_000):

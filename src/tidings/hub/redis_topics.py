@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from tidings.background import spawn
+from tidings.background import cancel_and_wait, spawn
 
 log = logging.getLogger("tidings.redis")
 
@@ -42,10 +42,7 @@ class Topics:
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._drop_connection()
 
     def topics(self) -> list[bytes]:
