@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.support.pusher_js import PusherJsDriver, unique, wait_until
+from tests.support.pusher_js import PusherJsClient, PusherJsDriver, unique, wait_until
 from tests.support.server import TidingsServer
 
 
@@ -35,15 +35,23 @@ def test_a_joiner_sees_everyone_already_here_and_is_announced_to_them(
     assert sorted(user["id"] for user in users) == ["u-ada", "u-bob"]
 
 
+def watcher_and_ada_on_two_devices(
+    driver: PusherJsDriver, room: str
+) -> tuple[PusherJsClient, PusherJsClient, PusherJsClient]:
+    """Wendy in the room, and Ada's laptop and phone ready to join it as the same user."""
+    watcher = driver.client("watcher", presence=member("u-watcher", "Wendy"))
+    watcher.subscribe(room)
+    laptop = driver.client("laptop", presence=member("u-ada", "Ada"))
+    phone = driver.client("phone", presence=member("u-ada", "Ada"))
+    return watcher, laptop, phone
+
+
 def test_a_user_with_two_sockets_counts_once(
     shared_server: TidingsServer, pusher_js: Callable[..., PusherJsDriver]
 ) -> None:
     room = unique("presence-room")
     driver = pusher_js(shared_server)
-    watcher = driver.client("watcher", presence=member("u-watcher", "Wendy"))
-    watcher.subscribe(room)
-    laptop = driver.client("laptop", presence=member("u-ada", "Ada"))
-    phone = driver.client("phone", presence=member("u-ada", "Ada"))
+    watcher, laptop, phone = watcher_and_ada_on_two_devices(driver, room)
 
     laptop.subscribe(room)
     watcher.wait_for(room, "pusher:member_added")
@@ -62,10 +70,7 @@ def test_member_removed_comes_only_when_the_users_last_socket_leaves(
 ) -> None:
     room = unique("presence-room")
     driver = pusher_js(shared_server)
-    watcher = driver.client("watcher", presence=member("u-watcher", "Wendy"))
-    watcher.subscribe(room)
-    laptop = driver.client("laptop", presence=member("u-ada", "Ada"))
-    phone = driver.client("phone", presence=member("u-ada", "Ada"))
+    watcher, laptop, phone = watcher_and_ada_on_two_devices(driver, room)
     laptop.subscribe(room)
     phone.subscribe(room)
 
