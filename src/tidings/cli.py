@@ -1,31 +1,29 @@
-"""``tidings serve`` (and, from the demo package, ``tidings demo``)."""
+"""``tidings serve``, ``tidings webhooks``, and commands registered by other packages
+(``tidings demo`` comes from the demo package)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 from tidings import __version__, config
+from tidings.eventloop import run_async
 from tidings.server.context import Context
 from tidings.webhooks.cli import add_webhooks_command
 
+PLUGIN_GROUP = "tidings.commands"
 
-def run_async(main: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop where it is installed: it speeds up the HTTP API and socket I/O."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    try:
-        import uvloop
 
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        pass
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main)
+def add_plugin_commands(commands: Any) -> None:
+    """Commands other packages register in the ``tidings.commands`` entry point group (the
+    demo is one): each entry point names a function that adds its subparser."""
+    for entry_point in entry_points(group=PLUGIN_GROUP):
+        entry_point.load()(commands)
 
 
 def load_config(args: argparse.Namespace) -> config.Config:
@@ -81,12 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=serve_command)
     add_webhooks_command(commands)
-    try:
-        from tidings_demo.cli import add_demo_command
-    except ImportError:
-        pass
-    else:
-        add_demo_command(commands)
+    add_plugin_commands(commands)
     return parser
 
 

@@ -16,21 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from tidings.apps.app import App, WebhookTarget
+from tidings.events import HubEventKind
 
 # The documented local development app: used only when no app is configured at all.
 DEV_APP_ID = "1000"
 DEV_APP_KEY = "tidings-dev-key"
 DEV_APP_SECRET = "tidings-dev-secret"
 
-WEBHOOK_EVENT_TYPES = (
-    "channel_occupied",
-    "channel_vacated",
-    "member_added",
-    "member_removed",
-    "client_event",
-    "cache_miss",
-    "subscription_count",
-)
+WEBHOOK_EVENT_TYPES = tuple(kind.value for kind in HubEventKind)
 
 
 class ConfigError(Exception):

@@ -8,12 +8,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class HubEventKind(StrEnum):
+    """What happened; each value is also the webhook event's documented name."""
+
+    CHANNEL_OCCUPIED = "channel_occupied"
+    CHANNEL_VACATED = "channel_vacated"
+    MEMBER_ADDED = "member_added"
+    MEMBER_REMOVED = "member_removed"
+    CLIENT_EVENT = "client_event"
+    CACHE_MISS = "cache_miss"
+    SUBSCRIPTION_COUNT = "subscription_count"
+
+    @property
+    def answers(self) -> HubEventKind | None:
+        """The departure that this arrival cancels when it comes within the vacate delay."""
+        return RETURNS.get(self)
+
+    @property
+    def is_departure(self) -> bool:
+        """Departures wait for the vacate delay: a quick return makes them no news."""
+        return self in DEPARTURES
+
+
+# Arrival -> the departure it answers: a page reload is a vacate followed by an occupy.
+RETURNS = {
+    HubEventKind.CHANNEL_OCCUPIED: HubEventKind.CHANNEL_VACATED,
+    HubEventKind.MEMBER_ADDED: HubEventKind.MEMBER_REMOVED,
+}
+DEPARTURES = frozenset(RETURNS.values())
 
 
 @dataclass(frozen=True, slots=True)
 class HubEvent:
-    name: str  # a webhook event name: channel_occupied, member_added, client_event, ...
+    kind: HubEventKind
     app_id: str
     channel: str
     user_id: str | None = None

@@ -16,12 +16,11 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from tidings import config as tidings_config
-from tidings.cli import run_async
+from tidings.eventloop import run_async
 from tidings_demo import config as demo_config
 from tidings_demo.app import build_app
 
@@ -110,22 +109,3 @@ def demo_command(args: argparse.Namespace) -> int:
         print(f"tidings demo: cannot start: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def add_demo_command(subparsers: Any) -> None:
-    demo = subparsers.add_parser(
-        "demo", help="run tidings with the Pusher integration guide's demo application"
-    )
-    demo.add_argument("--port", type=int, default=3000, help="demo app port (default 3000)")
-    demo.add_argument(
-        "--server-port",
-        type=int,
-        default=int(os.environ.get("TIDINGS_PORT") or 6001),
-        help="tidings port (default $TIDINGS_PORT or 6001)",
-    )
-    demo.add_argument(
-        "--external-server",
-        action="store_true",
-        help="do not start tidings; use the one already listening on --server-port",
-    )
-    demo.set_defaults(func=demo_command)

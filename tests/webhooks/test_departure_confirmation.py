@@ -13,7 +13,7 @@ from tests.support.server import free_port
 from tests.webhooks.receiver import Receiver
 from tidings.apps import App, StaticAppStore, WebhookTarget
 from tidings.config import Config, ServerSettings
-from tidings.events import EventBus, HubEvent
+from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.redis import RedisAdapter
 from tidings.webhooks import WebhookService
 
@@ -40,7 +40,7 @@ async def test_a_departure_is_sent_when_redis_cannot_confirm_it(
     await service.start()
     try:
         with caplog.at_level(logging.WARNING, logger="tidings.webhooks"):
-            bus.emit(HubEvent("channel_vacated", "4242", "orders"))
+            bus.emit(HubEvent(HubEventKind.CHANNEL_VACATED, "4242", "orders"))
             await receiver.wait_for(lambda: len(receiver.events()) == 1)
         assert receiver.events() == [{"name": "channel_vacated", "channel": "orders"}]
         assert "cannot confirm 1 departure(s)" in caplog.text

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.webhooks.receiver import Receiver
 from tidings.apps import App, StaticAppStore, WebhookTarget
 from tidings.config import Config, ServerSettings
-from tidings.events import EventBus, HubEvent
+from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub import MemoryAdapter
 from tidings.webhooks import WebhookService, WebhookStats
 
@@ -52,7 +52,7 @@ async def test_stats_count_sent_retried_and_dead_lettered_webhooks(
     try:
         assert service.stats() == WebhookStats(0, 0, 0, 0, 0, 0, 0)
         receiver.fail_next(2, status=503)
-        bus.emit(HubEvent("channel_occupied", "4242", "orders"))
+        bus.emit(HubEvent(HubEventKind.CHANNEL_OCCUPIED, "4242", "orders"))
         assert service.stats().buffered == 1  # held for the batch window, not yet written
         await until(lambda: service.stats().sent == 1)
         assert service.stats() == WebhookStats(
@@ -60,7 +60,7 @@ async def test_stats_count_sent_retried_and_dead_lettered_webhooks(
         )
 
         receiver.fail_next(1000, status=500)
-        bus.emit(HubEvent("cache_miss", "4242", "cache-prices"))
+        bus.emit(HubEvent(HubEventKind.CACHE_MISS, "4242", "cache-prices"))
         await until(lambda: service.stats().failed == 1)
         stats = service.stats()
         assert (stats.queued, stats.dead_letters, stats.sent) == (0, 1, 1)

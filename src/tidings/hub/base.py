@@ -15,6 +15,9 @@ from tidings.apps import App
 from tidings.events import EventBus, HubEvent
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
+from tidings.unavailable import HubUnavailable
+
+__all__ = ["Adapter", "ChannelStats", "HubUnavailable", "Joined", "Outgoing", "Subscriber"]
 
 # A departure mark outlives the webhook vacate delay by this much, so a late timer still finds
 # it; past that it expires, so a mark nobody claims or confirms cannot pile up.
@@ -41,10 +44,6 @@ class Subscriber(Protocol):
 
     def terminate(self, code: int, message: str) -> None:
         """Send ``pusher:error`` with ``code`` and close the socket with it."""
-
-
-class HubUnavailable(Exception):
-    """Shared state cannot be reached (e.g. Redis is down); the request can be retried."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,40 @@
-"""This node's own sockets, indexed by channel, signed-in user and watched user.
+"""This node's own sockets, indexed by channel, signed-in user and watched user, and the
+presence members they hold.
 
 Every driver keeps one: whatever it shares with other nodes, the last hop is a write of one
-pre-built frame to each local socket, done here synchronously.
+pre-built frame to each local socket, done here synchronously. The memory driver's presence is
+this node's; the Redis driver keeps the same local view to answer while Redis is away and to
+re-register its share.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tidings.hub.base import Subscriber
 from tidings.protocol import messages
+from tidings.protocol.errors import Code, SubscriptionError
 from tidings.protocol.framing import text_frame
+from tidings.protocol.presence import Member
 
 Sockets = dict[str, Subscriber]
+TERMINATED = "You got disconnected by the app."
+
+
+def presence_full(channel: str, limit: int) -> SubscriptionError:
+    return SubscriptionError(
+        channel,
+        "LimitReached",
+        f"The presence channel is full ({limit} members)",
+        int(Code.OVER_CAPACITY),
+    )
+
+
+@dataclass(slots=True)
+class LocalMember:
+    user_info: Any
+    sockets: int = 0  # this user's sockets in the channel, on this node
 
 
 @dataclass(slots=True)
@@ -20,9 +42,10 @@ class _AppSockets:
     channels: dict[str, Sockets] = field(default_factory=dict)
     users: dict[str, Sockets] = field(default_factory=dict)
     watchers: dict[str, Sockets] = field(default_factory=dict)
+    presence: dict[str, dict[str, LocalMember]] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not (self.channels or self.users or self.watchers)
+        return not (self.channels or self.users or self.watchers or self.presence)
 
 
 class LocalSockets:
@@ -69,6 +92,13 @@ class LocalSockets:
             self._prune(app_id)
         return len(subscribers)
 
+    def deliver(
+        self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
+    ) -> None:
+        """Frame ``payload`` once, and only if somebody here listens, then broadcast it."""
+        if self.subscribers(app_id, channel):
+            self.broadcast(app_id, channel, text_frame(payload), except_socket_id)
+
     def broadcast(
         self, app_id: str, channel: str, frame: bytes, except_socket_id: str | None = None
     ) -> None:
@@ -81,6 +111,40 @@ class LocalSockets:
             for socket_id, conn in subscribers.items():
                 if socket_id != except_socket_id:
                     conn.send(frame)
+
+    # -- presence -----------------------------------------------------------------------------
+    def members(self, app_id: str, channel: str) -> dict[str, LocalMember]:
+        sockets = self._apps.get(app_id)
+        return (sockets.presence.get(channel) if sockets is not None else None) or {}
+
+    def member_infos(self, app_id: str, channel: str) -> dict[str, Any]:
+        return {user_id: m.user_info for user_id, m in self.members(app_id, channel).items()}
+
+    def add_member(self, app_id: str, channel: str, member: Member) -> bool:
+        """Count one more socket of ``member``; True when it is the user's first here."""
+        users = self._app(app_id).presence.setdefault(channel, {})
+        entry = users.get(member.user_id)
+        first = entry is None
+        if entry is None:
+            entry = users[member.user_id] = LocalMember(member.user_info)
+        entry.sockets += 1
+        return first
+
+    def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
+        """Count one socket of ``user_id`` less; True when it was the user's last here."""
+        app = self._apps.get(app_id)
+        users = app.presence.get(channel) if app is not None else None
+        entry = users.get(user_id) if users is not None else None
+        if app is None or users is None or entry is None:
+            return False
+        entry.sockets -= 1
+        if entry.sockets > 0:
+            return False
+        del users[user_id]
+        if not users:
+            del app.presence[channel]
+            self._prune(app_id)
+        return True
 
     # -- users --------------------------------------------------------------------------------
     def user_sockets(self, app_id: str, user_id: str) -> Sockets:
@@ -110,9 +174,17 @@ class LocalSockets:
         self._prune(app_id)
         return True
 
-    def send_to_user(self, app_id: str, user_id: str, frame: bytes) -> None:
-        for conn in self.user_sockets(app_id, user_id).values():
-            conn.send(frame)
+    def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
+        """Frame once, if the user has sockets here, and write it to each of them."""
+        sockets = self.user_sockets(app_id, user_id)
+        if sockets:
+            frame = text_frame(payload)
+            for conn in sockets.values():
+                conn.send(frame)
+
+    def terminate_user(self, app_id: str, user_id: str) -> None:
+        for conn in list(self.user_sockets(app_id, user_id).values()):
+            conn.terminate(int(Code.UNAUTHORIZED), TERMINATED)
 
     # -- watchlists ---------------------------------------------------------------------------
     def watched_users(self, app_id: str) -> list[str]:

@@ -9,6 +9,7 @@ from enum import Enum
 NAME_CHARSET = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
 USER_ID_CHARSET = NAME_CHARSET
 SERVER_TO_USER_PREFIX = "#server-to-user-"
+PRESENCE_PREFIX = "presence-"
 SOCKET_ID = re.compile(r"\d+\.\d+")
 
 
@@ -45,8 +46,8 @@ _PREFIXES: tuple[tuple[str, ChannelType], ...] = (
     ("private-encrypted-", ChannelType(Kind.ENCRYPTED, cached=False)),
     ("private-cache-", ChannelType(Kind.PRIVATE, cached=True)),
     ("private-", ChannelType(Kind.PRIVATE, cached=False)),
-    ("presence-cache-", ChannelType(Kind.PRESENCE, cached=True)),
-    ("presence-", ChannelType(Kind.PRESENCE, cached=False)),
+    (PRESENCE_PREFIX + "cache-", ChannelType(Kind.PRESENCE, cached=True)),
+    (PRESENCE_PREFIX, ChannelType(Kind.PRESENCE, cached=False)),
     ("cache-", ChannelType(Kind.PUBLIC, cached=True)),
     (SERVER_TO_USER_PREFIX, ChannelType(Kind.SERVER_TO_USER, cached=False)),
 )
@@ -58,6 +59,11 @@ def channel_type(name: str) -> ChannelType:
         if name.startswith(prefix):
             return kind
     return _PUBLIC
+
+
+def is_presence(name: str) -> bool:
+    """Also true of a ``presence-`` prefix given to the channels endpoint's filter."""
+    return name.startswith(PRESENCE_PREFIX)
 
 
 def channel_name_problem(name: object, max_length: int) -> str | None:

@@ -6,10 +6,9 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from tidings.hub.base import HubUnavailable
 from tidings.ratelimit.base import Decision
+from tidings.redis_client import required
 
 # KEYS[1] the window's counter; ARGV points, limit. Refused points are not counted, as in memory.
 CONSUME = """
@@ -31,11 +30,8 @@ class RedisRateLimiter:
     async def consume(self, key: str, points: int, per_second: int) -> Decision:
         now = self._clock()
         second = int(now)
-        try:
-            allowed, used = await self._script(
-                keys=[f"{self._prefix}:rl:{key}:{second}"], args=[points, per_second]
-            )
-        except (RedisError, OSError, TimeoutError) as error:
-            raise HubUnavailable(f"Redis is unreachable ({error}); retry shortly") from None
+        allowed, used = await required(
+            self._script(keys=[f"{self._prefix}:rl:{key}:{second}"], args=[points, per_second])
+        )
         retry = (second + 1) - now
         return Decision(bool(allowed), per_second, max(0, per_second - int(used)), retry)

@@ -16,9 +16,9 @@ from aiohttp import WSMsgType, web
 
 from tidings.apps import App
 from tidings.background import spawn
-from tidings.events import HubEvent
+from tidings.events import HubEvent, HubEventKind
 from tidings.protocol import messages
-from tidings.protocol.channels import Kind
+from tidings.protocol.channels import Kind, is_presence
 from tidings.protocol.errors import Code, PusherError, SubscriptionError
 from tidings.protocol.framing import text_frame
 from tidings.server.context import Context
@@ -181,12 +181,12 @@ class Connection:
                 self.reply(cached[0])
             else:
                 self.reply(messages.cache_miss(channel))
-                self.ctx.bus.emit(HubEvent("cache_miss", app.id, channel))
+                self.ctx.bus.emit(HubEvent(HubEventKind.CACHE_MISS, app.id, channel))
         if not command.type.is_presence:
             self.subscription_count_changed(channel, joined.subscription_count)
 
     def subscription_count_changed(self, channel: str, count: int) -> None:
-        if self.app.enable_subscription_count and not channel.startswith("presence-"):
+        if self.app.enable_subscription_count and not is_presence(channel):
             self.ctx.subscription_counts.changed(self.app, channel, count)
 
     async def client_event(self, command: ClientEvent) -> None:
@@ -197,7 +197,7 @@ class Connection:
             data = command.data
             bus.emit(
                 HubEvent(
-                    "client_event",
+                    HubEventKind.CLIENT_EVENT,
                     self.app.id,
                     command.channel,
                     user_id=command.user_id,
@@ -233,6 +233,6 @@ class Connection:
             self, session.subscriptions, session.user.id if session.user else None
         )
         for channel in session.subscriptions:
-            if not channel.startswith("presence-") and self.app.enable_subscription_count:
+            if not is_presence(channel) and self.app.enable_subscription_count:
                 stats = await self.ctx.adapter.channel(self.app.id, channel)
                 self.ctx.subscription_counts.changed(self.app, channel, stats.subscription_count)

@@ -6,7 +6,7 @@ import asyncio
 
 from tidings.apps import App
 from tidings.background import spawn
-from tidings.events import EventBus, HubEvent
+from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub import Adapter
 
 THROTTLE_ABOVE = 100
@@ -55,4 +55,6 @@ class SubscriptionCounts:
         # The hub reads the count when it sends it: on a cluster, the count computed at this
         # node's change may be stale by the time it would arrive.
         count = await self._adapter.announce_subscription_count(app_id, channel)
-        self._bus.emit(HubEvent("subscription_count", app_id, channel, subscription_count=count))
+        self._bus.emit(
+            HubEvent(HubEventKind.SUBSCRIPTION_COUNT, app_id, channel, subscription_count=count)
+        )

@@ -17,11 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidings.apps import App, WebhookTarget
-from tidings.events import HubEvent
-from tidings.webhooks.payload import DELAYED, event_body
-
-# The event that cancels a pending delayed one for the same channel (and user).
-_CANCELS = {"channel_occupied": "channel_vacated", "member_added": "member_removed"}
+from tidings.events import HubEvent, HubEventKind
+from tidings.webhooks.payload import event_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +43,7 @@ class _Open:
 
 
 def accepts(target: WebhookTarget, event: HubEvent) -> bool:
-    if target.event_types and event.name not in target.event_types:
+    if target.event_types and event.kind not in target.event_types:
         return False
     return event.channel.startswith(target.channel_prefix)
 
@@ -58,7 +55,7 @@ class Batcher:
         self._vacate_delay = vacate_delay
         # Both dicts are in deadline order: entries are appended with a deadline of now plus a
         # constant, so the first entry is always the next one due.
-        self._delayed: dict[tuple[str, str, str, str | None], tuple[float, Departure]] = {}
+        self._delayed: dict[tuple[str, HubEventKind, str, str | None], tuple[float, Departure]] = {}
         self._open: dict[tuple[str, WebhookTarget], _Open] = {}
 
     def __len__(self) -> int:
@@ -69,14 +66,14 @@ class Batcher:
         """Take one event; return the batches it filled up."""
         if not app.webhooks:
             return []
-        cancels = _CANCELS.get(event.name)
+        cancels = event.kind.answers
         if cancels is not None:
             pending = (app.id, cancels, event.channel, event.user_id)
             # Popped even when the hub says so too: the return is answered here and now.
             if self._delayed.pop(pending, None) is not None or event.returned:
                 return []
-        if event.name in DELAYED and self._vacate_delay > 0:
-            key = (app.id, event.name, event.channel, event.user_id)
+        if event.kind.is_departure and self._vacate_delay > 0:
+            key = (app.id, event.kind, event.channel, event.user_id)
             self._delayed.pop(key, None)
             self._delayed[key] = (now + self._vacate_delay, Departure(app, event))
             return []
@@ -131,7 +128,7 @@ class Batcher:
             batch = self._open.get(key)
             if batch is None:
                 batch = self._open[key] = _Open(now)
-            if event.name == "subscription_count":
+            if event.kind is HubEventKind.SUBSCRIPTION_COUNT:
                 _drop_older_count(batch.events, event.channel)
             batch.events.append(body)
             if self._max_events is not None and len(batch.events) >= self._max_events:
@@ -142,6 +139,6 @@ class Batcher:
 
 def _drop_older_count(events: list[dict[str, Any]], channel: str) -> None:
     for index, earlier in enumerate(events):
-        if earlier["name"] == "subscription_count" and earlier["channel"] == channel:
+        if earlier["name"] == HubEventKind.SUBSCRIPTION_COUNT and earlier["channel"] == channel:
             del events[index]
             return

@@ -70,7 +70,7 @@ async def _dead_letters(path: Any, ids: list[int] | None) -> list[QueuedWebhook]
 
 
 def failed_command(args: argparse.Namespace) -> int:
-    from tidings.cli import run_async
+    from tidings.eventloop import run_async
 
     path = queue_path(_config(args).server.data_dir)
     rows: list[QueuedWebhook] = []
@@ -98,7 +98,7 @@ def failed_command(args: argparse.Namespace) -> int:
 
 
 def replay_command(args: argparse.Namespace) -> int:
-    from tidings.cli import run_async
+    from tidings.eventloop import run_async
 
     if bool(args.ids) == bool(args.all):
         print("tidings webhooks replay: give some IDs or --all (not both)")

@@ -7,22 +7,21 @@ from typing import Any
 
 import orjson
 
-from tidings.events import HubEvent
-
-DELAYED = frozenset({"channel_vacated", "member_removed"})
+from tidings.events import HubEvent, HubEventKind
 
 
 def event_body(event: HubEvent) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": event.name, "channel": event.channel}
-    if event.name in ("member_added", "member_removed"):
+    kind = event.kind
+    body: dict[str, Any] = {"name": kind.value, "channel": event.channel}
+    if kind in (HubEventKind.MEMBER_ADDED, HubEventKind.MEMBER_REMOVED):
         body["user_id"] = event.user_id
-    elif event.name == "client_event":
+    elif kind is HubEventKind.CLIENT_EVENT:
         body["event"] = event.event
         body["data"] = event.data
         body["socket_id"] = event.socket_id
         if event.user_id is not None:
             body["user_id"] = event.user_id
-    elif event.name == "subscription_count":
+    elif kind is HubEventKind.SUBSCRIPTION_COUNT:
         body["subscription_count"] = event.subscription_count
     return body
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tidings.apps import App, WebhookTarget
-from tidings.events import EventBus, HubEvent
+from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub import MemoryAdapter
 from tidings.protocol.errors import SubscriptionError
 from tidings.protocol.framing import text_frame
@@ -66,7 +66,7 @@ async def test_occupied_and_vacated_fire_once(bus_events: tuple[EventBus, list[H
     await hub.subscribe(b, "news", None)
     await hub.unsubscribe(a, "news", None)
     assert await hub.unsubscribe(b, "news", None) == 0
-    assert [e.name for e in seen] == ["channel_occupied", "channel_vacated"]
+    assert [e.kind for e in seen] == ["channel_occupied", "channel_vacated"]
     assert await hub.channels("1") == {}
 
 
@@ -89,7 +89,7 @@ async def test_presence_counts_users_not_sockets(
     assert len(watcher.events()) == 1
     await hub.remove_connection(ada2, {"presence-r": Member("ada", None)}, None)
     assert watcher.events()[-1] == ("pusher_internal:member_removed", {"user_id": "ada"})
-    assert [e.name for e in seen if e.name.startswith("member")] == [
+    assert [e.kind for e in seen if e.kind.startswith("member")] == [
         "member_added",
         "member_added",
         "member_removed",
@@ -160,12 +160,12 @@ async def test_a_return_within_the_window_claims_the_departure_and_says_so() -> 
     await hub.subscribe(page, "presence-r", ada)
     await hub.remove_connection(page, {"presence-r": ada}, None)
     departures = seen[-2:]
-    assert [e.name for e in departures] == ["member_removed", "channel_vacated"]
+    assert [e.kind for e in departures] == ["member_removed", "channel_vacated"]
     assert hub.departure_marks() == 2
 
     now[0] = 1.0  # the page reloads
     await hub.subscribe(Socket("1.2", HOOKED), "presence-r", ada)
-    assert [(e.name, e.returned) for e in seen[-2:]] == [
+    assert [(e.kind, e.returned) for e in seen[-2:]] == [
         ("member_added", True),
         ("channel_occupied", True),
     ]
@@ -185,7 +185,9 @@ async def test_a_departure_nobody_returned_from_is_confirmed_once() -> None:
     assert await hub.confirm_departures([vacated]) == [True]
     assert await hub.confirm_departures([vacated]) == [False]
     await hub.subscribe(Socket("1.2", HOOKED), "news", None)
-    assert seen[-1] == HubEvent("channel_occupied", "7", "news")  # news again, not a return
+    assert seen[-1] == HubEvent(
+        HubEventKind.CHANNEL_OCCUPIED, "7", "news"
+    )  # news again, not a return
 
 
 async def test_marks_expire_and_are_swept_so_they_never_pile_up() -> None:
@@ -217,7 +219,7 @@ async def test_no_marks_without_webhooks_or_without_a_delay() -> None:
         assert hub.departure_marks() == 0
         assert seen[-1].returned is False
     vacated = seen[-2]
-    assert vacated == HubEvent("channel_vacated", "7", "news")
+    assert vacated == HubEvent(HubEventKind.CHANNEL_VACATED, "7", "news")
     # Nothing marked, nothing to contradict: a delayed departure is sent.
     assert await without_delay.confirm_departures([vacated]) == [True]
 

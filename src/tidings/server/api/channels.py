@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tidings.protocol.channels import is_presence
 from tidings.protocol.errors import ApiError
 from tidings.server.api.base import ApiRequest, Endpoint
 
@@ -19,7 +20,7 @@ class ListChannels(Endpoint):
         unknown = info - {"user_count", "subscription_count"}
         if unknown:
             raise ApiError(400, f"Unknown info attribute(s): {', '.join(sorted(unknown))}")
-        if "user_count" in info and not prefix.startswith("presence-"):
+        if "user_count" in info and not is_presence(prefix):
             raise ApiError(
                 400, "info=user_count needs filter_by_prefix to restrict to presence- channels"
             )

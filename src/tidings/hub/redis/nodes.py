@@ -16,27 +16,37 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from tidings.background import cancel_and_wait
 from tidings.config import ServerSettings
-from tidings.hub.redis_state import Keys, text
-
-if TYPE_CHECKING:
-    from tidings.hub.redis import RedisAdapter
+from tidings.hub.redis.state import Keys, text
+from tidings.redis_client import FAILURES
 
 log = logging.getLogger("tidings.redis")
-FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class Share(Protocol):
+    """What this node holds in Redis, as node liveness needs to see it."""
+
+    node: str  # the id our share is written under
+    stale: bool  # a change may have missed Redis: write the whole share again
+
+    def new_node_id(self) -> tuple[str, str]:
+        """Switch to a fresh node id; returns (old, new)."""
+
+    async def restore(self, node: str, announce: bool) -> None:
+        """Write the whole local share under ``node``."""
+
+    async def reap(self, node: str) -> None:
+        """Remove what ``node`` held and announce the departures; the caller holds its lock."""
 
 
 class Nodes:
-    def __init__(
-        self, adapter: RedisAdapter, redis: Redis, keys: Keys, settings: ServerSettings
-    ) -> None:
-        self._adapter = adapter
+    def __init__(self, share: Share, redis: Redis, keys: Keys, settings: ServerSettings) -> None:
+        self._share = share
         self._redis = redis
         self._keys = keys
         self._ttl_ms = int(settings.node_timeout * 1000)
@@ -55,10 +65,10 @@ class Nodes:
         # absorbed by the client library, and the loop would then beat on forever.
         self._closing = True
         await cancel_and_wait(self._task)
-        node = self._adapter.node
+        node = self._share.node
         with contextlib.suppress(*FAILURES):
             if await self._redis.set(self._keys.reap_lock(node), b"closing", nx=True, px=30_000):
-                await self._adapter.reap(node)  # whatever is left after the drain
+                await self._share.reap(node)  # whatever is left after the drain
 
     async def _run(self) -> None:
         while not self._closing:
@@ -67,7 +77,7 @@ class Nodes:
                 await self.tick()
 
     async def tick(self) -> None:
-        adapter = self._adapter
+        adapter = self._share
         try:
             alive = await self._redis.set(
                 self._keys.node(adapter.node), b"1", px=self._ttl_ms, xx=True
@@ -86,7 +96,7 @@ class Nodes:
             log.exception("node heartbeat failed")
 
     async def _reregister(self) -> None:
-        keys, adapter = self._keys, self._adapter
+        keys, adapter = self._keys, self._share
         epoch = await self._redis.get(keys.epoch)
         if epoch is None:
             await self._redis.set(keys.epoch, secrets.token_hex(8).encode(), nx=True)
@@ -108,7 +118,7 @@ class Nodes:
     async def _sweep(self) -> None:
         keys = self._keys
         nodes = [text(node) for node in await self._redis.smembers(keys.nodes)]
-        others = [node for node in nodes if node != self._adapter.node]
+        others = [node for node in nodes if node != self._share.node]
         if not others:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -118,6 +128,6 @@ class Nodes:
         for node, exists in zip(others, alive, strict=True):
             if exists:
                 continue
-            if await self._redis.set(keys.reap_lock(node), self._adapter.node, nx=True, px=30_000):
+            if await self._redis.set(keys.reap_lock(node), self._share.node, nx=True, px=30_000):
                 log.warning("node %s stopped answering; removing its members and counts", node)
-                await self._adapter.reap(node)
+                await self._share.reap(node)

@@ -16,9 +16,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from tidings.background import cancel_and_wait, spawn
+from tidings.redis_client import FAILURES
 
 log = logging.getLogger("tidings.redis")
 
@@ -57,7 +57,7 @@ class Topics:
             if pubsub is not None:
                 try:  # no wait_for: its task could reorder this after a later UNSUBSCRIBE
                     await pubsub.subscribe(topic)
-                except (RedisError, OSError, TimeoutError) as error:
+                except FAILURES as error:
                     log.warning("SUBSCRIBE %s failed (%s); retried on reconnect", topic, error)
                     self.reconnect()
         if not ready.done():
@@ -73,7 +73,7 @@ class Topics:
         if ready is not None and pubsub is not None:
             try:
                 await pubsub.unsubscribe(topic)
-            except (RedisError, OSError, TimeoutError):
+            except FAILURES:
                 self.reconnect()  # a fresh connection subscribes only to what is wanted
 
     def reconnect(self) -> None:

@@ -1,0 +1,85 @@
+"""Which pub/sub topic carries what between nodes, and how a message from another node reaches
+this node's sockets.
+
+Three kinds of topic: a channel's events (``c``), a signed-in user's events and terminations
+(``u``), a user's online/offline for watchers (``w``). Every message starts with the publishing
+process's origin, so a node skips its own: it wrote to its local sockets directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from tidings.hub.local import LocalSockets
+from tidings.hub.redis.publisher import Publisher
+from tidings.hub.redis.state import Keys
+from tidings.hub.redis.topics import Topics
+
+TERMINATE = b"terminate"
+TopicKind = Literal["c", "u", "w"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    kind: TopicKind
+    app_id: str
+    name: str
+
+
+class Routes:
+    def __init__(self, redis: Redis, keys: Keys, local: LocalSockets, timeout: float) -> None:
+        self.origin = secrets.token_hex(6)  # this process, in every message it publishes
+        self._origin = self.origin.encode()
+        self._keys = keys
+        self._local = local
+        self._publisher = Publisher(redis)
+        self._routes: dict[bytes, _Route] = {}
+        self.topics = Topics(redis, keys.node_topic(self.origin), self._on_message, timeout)
+
+    def topic(self, kind: TopicKind, app_id: str, name: str) -> bytes:
+        if kind == "c":
+            topic = self._keys.channel_topic(app_id, name)
+        elif kind == "u":
+            topic = self._keys.user_topic(app_id, name)
+        else:
+            topic = self._keys.watch_topic(app_id, name)
+        if topic not in self._routes:
+            self._routes[topic] = _Route(kind, app_id, name)
+        return topic
+
+    async def want(self, kind: TopicKind, app_id: str, name: str) -> None:
+        """Subscribe (once Redis confirms it) from the first local socket that needs it."""
+        await self.topics.want(self.topic(kind, app_id, name))
+
+    async def drop(self, kind: TopicKind, app_id: str, name: str) -> None:
+        topic = self.topic(kind, app_id, name)
+        del self._routes[topic]
+        await self.topics.drop(topic)
+
+    def publish(
+        self, kind: TopicKind, app_id: str, name: str, arg: bytes, payload: bytes
+    ) -> asyncio.Future[None]:
+        message = b"%s\n%s\n%s" % (self._origin, arg, payload)
+        return self._publisher.publish(self.topic(kind, app_id, name), message)
+
+    def _on_message(self, topic: bytes, data: bytes) -> None:
+        origin, arg, payload = data.split(b"\n", 2)
+        route = self._routes.get(topic)
+        if route is None or origin == self._origin:
+            return  # our own PUBLISH: local sockets were written to directly
+        local = self._local
+        if route.kind == "c":
+            except_socket_id = arg.decode() if arg else None
+            local.deliver(route.app_id, route.name, payload, except_socket_id)
+        elif route.kind == "u":
+            if arg == TERMINATE:
+                local.terminate_user(route.app_id, route.name)
+            else:
+                local.send_to_user(route.app_id, route.name, payload)
+        else:
+            local.notify_watchers(route.app_id, route.name, arg.decode())

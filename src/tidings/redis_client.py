@@ -1,0 +1,46 @@
+"""The Redis client every Redis driver shares, and what counts as "Redis failed"."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from tidings.config import ServerSettings
+from tidings.unavailable import HubUnavailable
+
+T = TypeVar("T")
+
+# A Redis that is down, restarting, cut off or too slow: redis-py raises its own errors, the
+# socket layer OSError, and its timeouts TimeoutError.
+FAILURES = (RedisError, OSError, TimeoutError)
+
+
+def connect(settings: ServerSettings) -> Redis:
+    """A client whose every call fails within about ``redis_timeout`` instead of retrying for
+    long. One retry on a broken connection, since pooled connections all break when Redis
+    restarts; none on a timeout, which may hide a script that did run."""
+    # A blocking pool: a burst of calls waits for a free connection (boundedly) instead of
+    # failing with "too many connections" and sending the node into re-registration.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        max_connections=64,
+        timeout=settings.redis_timeout,
+    )
+    return Redis(connection_pool=pool)
+
+
+async def required(call: Awaitable[T]) -> T:
+    """A call that only makes sense with Redis: its failure becomes ``HubUnavailable``."""
+    try:
+        return await call
+    except FAILURES as error:
+        raise HubUnavailable(f"Redis is unreachable ({error}); retry shortly") from None
