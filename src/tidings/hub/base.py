@@ -84,7 +84,8 @@ class Adapter(ABC):
 
     @abstractmethod
     async def subscribe(self, conn: Subscriber, channel: str, member: Member | None) -> Joined:
-        """Add ``conn`` to ``channel``; raises SubscriptionError when a limit refuses it."""
+        """Add ``conn`` to ``channel``; raises SubscriptionError when a limit refuses it. A
+        repeated subscribe of the same socket changes nothing and answers the same."""
 
     @abstractmethod
     async def unsubscribe(self, conn: Subscriber, channel: str, member: Member | None) -> int:

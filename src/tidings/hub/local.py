@@ -75,6 +75,9 @@ class LocalSockets:
         sockets = self._apps.get(app_id)
         return list(sockets.channels) if sockets is not None else []
 
+    def holds(self, app_id: str, channel: str, socket_id: str) -> bool:
+        return socket_id in self.subscribers(app_id, channel)
+
     def join(self, app_id: str, channel: str, conn: Subscriber) -> int:
         """Add ``conn``; returns how many local subscribers the channel has now."""
         subscribers = self._app(app_id).channels.setdefault(channel, {})

@@ -78,6 +78,9 @@ class MemoryAdapter(Adapter):
 
     async def subscribe(self, conn: Subscriber, channel: str, member: Member | None) -> Joined:
         app, local = conn.app, self._local
+        if local.holds(app.id, channel, conn.socket_id):  # a repeat changes nothing
+            members = local.member_infos(app.id, channel) if member is not None else None
+            return Joined(len(local.subscribers(app.id, channel)), members)
         occupied = not local.subscribers(app.id, channel)
         members = None
         if member is not None:

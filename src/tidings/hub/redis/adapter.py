@@ -168,6 +168,10 @@ class RedisAdapter(Adapter):
     # -- channels -----------------------------------------------------------------------------
     async def subscribe(self, conn: Subscriber, channel: str, member: Member | None) -> Joined:
         app, node = conn.app, self.node
+        if self._local.holds(app.id, channel, conn.socket_id):  # a repeat changes nothing
+            stats = await self._reads.channel(app.id, channel)
+            members = await self._reads.members(app.id, channel) if member is not None else None
+            return Joined(stats.subscription_count, members)
         local_count = self._local.join(app.id, channel, conn)
         if member is not None:
             self._local.add_member(app.id, channel, member)
