@@ -20,7 +20,9 @@ class MemoryRateLimiter:
         if window != second:
             window, used = second, 0
             if len(self._windows) > 10_000:  # old keys are worthless after their second
-                self._windows.clear()
+                self._windows = {
+                    k: entry for k, entry in self._windows.items() if entry[0] == second
+                }
         retry = (second + 1) - now
         if used + points > per_second:
             self._windows[key] = (window, used)
