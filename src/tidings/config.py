@@ -43,6 +43,12 @@ class ServerSettings:
     # is closed with 4100 instead of growing our memory.
     send_buffer_limit: int = 1024 * 1024
     max_frame_bytes: int = 256 * 1024
+    # HTTP: a request must arrive whole within request_timeout seconds of its first byte (a
+    # client sending headers a byte at a time is answered 408 and closed); an idle keep-alive
+    # connection is closed after keepalive_timeout; request line plus headers are bounded.
+    request_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_header_bytes: int = 16 * 1024
     shutdown_grace: float = 3.0
     data_dir: str = "./data"
     # Webhooks (docs/webhooks.md): events wait up to the window to share one request; vacated

@@ -1,1 +1,1 @@
-"""The aiohttp shell: one port serves the WebSocket endpoint and the signed HTTP API."""
+"""The server: the Pusher connection core, the HTTP API endpoints and their wiring."""

@@ -1,16 +1,15 @@
-"""Wiring: build the context and the aiohttp application, one route per endpoint."""
+"""Wiring: build the context, and the application the network layer serves: one route per
+HTTP endpoint, and ``/app/{key}`` for WebSockets."""
 
 from __future__ import annotations
-
-from aiohttp import web
 
 from tidings.apps import StaticAppStore
 from tidings.config import Config
 from tidings.events import EventBus
 from tidings.hub.choose import shared_state
+from tidings.net.http import Request, Response, Socket, SocketHandler
 from tidings.protocol.errors import ApiError
-from tidings.server import health
-from tidings.server.api.base import MAX_BODY_BYTES, Endpoint, error_response
+from tidings.server.api.base import Endpoint, error_response
 from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
 from tidings.server.api.channels import ListChannels
@@ -18,8 +17,10 @@ from tidings.server.api.events import TriggerEvent
 from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
 from tidings.server.context import Context
+from tidings.server.health import Health
+from tidings.server.router import Router
 from tidings.server.subscription_count import SubscriptionCounts
-from tidings.server.websocket import websocket
+from tidings.server.websocket import open_socket
 from tidings.webhooks import WebhookService
 
 ENDPOINTS: tuple[type[Endpoint], ...] = (
@@ -30,6 +31,7 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
     ListUsers,
     TerminateUserConnections,
 )
+WEBSOCKET_PREFIX = "/app/"
 
 
 def build_context(config: Config) -> Context:
@@ -47,24 +49,30 @@ def build_context(config: Config) -> Context:
     )
 
 
-async def unknown_route(request: web.Request) -> web.Response:
-    """Anything no endpoint serves gets the API's JSON error body, not aiohttp's text. A route
-    rather than a middleware, so the requests that do match pay nothing for it."""
-    message = f"Not Found: {request.method} {request.path} is not part of this API"
-    return error_response(ApiError(404, message))
+class Application:
+    """What tidings answers; ``tidings.net`` calls it for each request and WebSocket."""
 
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.router = Router()
+        health = Health(ctx)
+        self.router.add("GET", "/", health.index)
+        self.router.add("GET", "/ready", health.ready)
+        for endpoint_class in ENDPOINTS:
+            endpoint = endpoint_class(ctx)
+            for path in endpoint.paths:
+                self.router.add(endpoint.method, path, endpoint)
 
-def build_app(ctx: Context) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app["ctx"] = ctx
-    app.router.add_get("/", health.index)
-    app.router.add_get("/ready", health.ready)
-    app.router.add_get("/app/{key}", websocket)
-    for endpoint_class in ENDPOINTS:
-        endpoint = endpoint_class(ctx)
-        for path in endpoint.paths:
-            # The bound coroutine method, not the object: aiohttp wraps other callables in an
-            # extra per-request shim.
-            app.router.add_route(endpoint.method, path, endpoint.__call__)
-    app.router.add_route("*", "/{path:.*}", unknown_route)
-    return app
+    async def http(self, request: Request) -> Response:
+        found = self.router.match(request.method, request.path)
+        if found is None:
+            message = f"Not Found: {request.method} {request.path} is not part of this API"
+            return error_response(ApiError(404, message))
+        route, match = found
+        return await route(request, match)
+
+    def is_websocket(self, path: str) -> bool:
+        return path.startswith(WEBSOCKET_PREFIX)
+
+    def websocket(self, request: Request, socket: Socket) -> SocketHandler:
+        return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)

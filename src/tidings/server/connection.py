@@ -1,22 +1,25 @@
-"""One WebSocket connection: the asyncio side of ``tidings.session``.
+"""One Pusher connection: runs the session's commands against the hub, knows no socket library.
 
-The read loop hands each frame to the session and carries out what it returns. Writes of
-broadcasts go straight to the transport (the hub frames once for everybody); this module is
-the one place that knows how bytes reach a socket, so the stack can be swapped by measurement.
+The network layer hands over complete text messages and writes through a small ``Socket``
+interface. A message that needs nothing from the hub (ping, a refused event) is answered at
+once; one that does (subscribe, client event, sign-in) runs in a task, and messages arriving
+meanwhile wait their turn, so a connection's commands always run in order and an idle one holds
+no task. Broadcast frames are queued and written once per loop iteration (``outbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
 
 from tidings.apps import App
 from tidings.background import spawn
 from tidings.events import HubEvent, HubEventKind
+from tidings.net.http import Socket
 from tidings.protocol import messages
 from tidings.protocol.channels import Kind, is_presence
 from tidings.protocol.errors import Code, PusherError, SubscriptionError
@@ -25,13 +28,17 @@ from tidings.server.context import Context
 from tidings.session import ClientEvent, Command, Session, SignIn, Subscribe, Unsubscribe
 
 log = logging.getLogger("tidings.connection")
-CLOSE_HANDSHAKE_TIMEOUT = 3.0
+# Messages waiting behind a running command; past this the socket stops being read.
+MAX_BACKLOG = 64
+_CLOSED = object()  # queued after the last message: clean up once earlier commands are done
 
 
 class Connection:
     __slots__ = (
+        "_backlog",
         "_limit",
         "_pending",
+        "admitted",
         "app",
         "closing",
         "ctx",
@@ -39,17 +46,13 @@ class Connection:
         "opened_at",
         "pinged_at",
         "session",
+        "socket",
         "socket_id",
-        "transport",
-        "ws",
     )
 
-    def __init__(
-        self, ctx: Context, ws: web.WebSocketResponse, transport: asyncio.Transport, app: App
-    ) -> None:
+    def __init__(self, ctx: Context, socket: Socket, app: App) -> None:
         self.ctx = ctx
-        self.ws = ws
-        self.transport = transport
+        self.socket = socket
         self.app = app
         self.socket_id = ctx.socket_ids.next()
         self.session = Session(app, self.socket_id)
@@ -58,8 +61,55 @@ class Connection:
         self.last_seen = now
         self.pinged_at: float | None = None
         self.closing = False
+        self.admitted = False
         self._limit = ctx.config.server.send_buffer_limit
         self._pending: bytes | list[bytes] | None = None
+        # None when idle; else what waits behind the running command (admission first).
+        self._backlog: deque[Any] | None = deque()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> None:
+        self.ctx.connections[self.socket_id] = self
+        spawn(self._run(self._admit()))
+
+    async def _admit(self) -> None:
+        if not await self.ctx.adapter.add_connection(self):
+            self.terminate(Code.OVER_CONNECTION_QUOTA, "Application is over connection quota")
+            return
+        self.admitted = True
+        activity_timeout = self.ctx.config.server.activity_timeout
+        self.reply(messages.connection_established(self.socket_id, activity_timeout))
+
+    def closed(self) -> None:
+        """The socket is gone: forget the connection once its running command is done."""
+        self.closing = True
+        if self._backlog is None:
+            self._backlog = deque()
+            spawn(self._run(self._cleanup()))
+        else:
+            self._backlog.append(_CLOSED)
+
+    async def _cleanup(self) -> None:
+        # Listed in ctx.connections until the hub has forgotten it: a drain waits for that.
+        try:
+            if self.admitted:
+                self.admitted = False
+                await self._forget()
+        finally:
+            self.ctx.connections.pop(self.socket_id, None)
+
+    async def _forget(self) -> None:
+        session, adapter = self.session, self.ctx.adapter
+        await adapter.remove_connection(
+            self, session.subscriptions, session.user.id if session.user else None
+        )
+        if self.app.enable_subscription_count:
+            for channel in session.subscriptions:
+                if not is_presence(channel):
+                    stats = await adapter.channel(self.app.id, channel)
+                    self.ctx.subscription_counts.changed(
+                        self.app, channel, stats.subscription_count
+                    )
 
     # -- writing ------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -79,90 +129,115 @@ class Connection:
             pending.append(frame)
 
     def flush(self) -> None:
-        """Write what is queued. Frames queued before a close still go out, ahead of the close
-        frame. Past the buffer bound the consumer is too slow: close it with 4100 so pusher-js
-        reconnects after a pause, rather than let its queue grow."""
+        """Write what is queued. Past the buffer bound the consumer is too slow: close it with
+        4100 so pusher-js reconnects after a pause, rather than let its queue grow."""
         pending, self._pending = self._pending, None
-        transport = self.transport
-        if pending is None or transport.is_closing():
-            # The peer vanished and our read loop has not noticed yet; uvloop raises on a write.
+        socket = self.socket
+        if pending is None or socket.is_closing():
             return
-        if transport.get_write_buffer_size() > self._limit:
+        if socket.buffer_size() > self._limit:
             self.close(Code.OVER_CAPACITY, "Send buffer full: the client is reading too slowly")
             return
-        transport.write(pending if isinstance(pending, bytes) else b"".join(pending))
+        socket.write(pending if isinstance(pending, bytes) else b"".join(pending))
 
     def reply(self, payload: bytes) -> None:
         self.send(text_frame(payload))
 
     def close(self, code: int, reason: str = "") -> None:
+        """Frames queued before the close still go out, ahead of the close frame."""
         if self.closing:
             return
+        if self._pending is not None and not self.socket.is_closing():
+            self.flush()
         self.closing = True
-        spawn(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        try:
-            # A peer that stopped reading never drains the close frame; without a bound this
-            # waits forever and the socket, its subscriptions and presence entries stay.
-            async with asyncio.timeout(CLOSE_HANDSHAKE_TIMEOUT):
-                await self.ws.close(code=code, message=reason.encode()[:123])
-        except Exception:  # the peer may already be gone; closing is best effort
-            self.transport.abort()
+        self.socket.close(code, reason)
 
     def terminate(self, code: int, message: str) -> None:
         self.reply(messages.error(Code(code), message))
         self.close(code, message)
 
     # -- reading ------------------------------------------------------------------------------
-    async def run(self) -> None:
-        self.reply(
-            messages.connection_established(self.socket_id, self.ctx.config.server.activity_timeout)
-        )
-        loop = asyncio.get_running_loop()
-        async for message in self.ws:
-            self.last_seen = loop.time()
-            self.pinged_at = None
-            if message.type is WSMsgType.TEXT:
-                await self.receive(message.data, self.last_seen)
-            elif message.type is WSMsgType.BINARY:
-                self.reply(messages.error(None, "Binary frames are not supported; send text JSON"))
-        exception = self.ws.exception()
-        if exception is not None:
-            log.info("socket %s closed on error: %s", self.socket_id, exception)
+    def message(self, text: str) -> None:
+        if self.closing:  # what a client sends after we said goodbye changes nothing
+            return
+        now = asyncio.get_running_loop().time()
+        self.last_seen = now
+        self.pinged_at = None
+        backlog = self._backlog
+        if backlog is not None:
+            backlog.append((text, now))
+            if len(backlog) > MAX_BACKLOG:
+                self.socket.pause_reading()
+            return
+        command = self._decode(text, now)
+        if command is None or isinstance(command, bytes):
+            if command is not None:
+                self.reply(command)
+            return
+        self._backlog = deque()
+        spawn(self._run(self._execute(command)))
 
-    async def receive(self, text: str, now: float) -> None:
+    def binary(self, data: bytes) -> None:
+        self.reply(messages.error(None, "Binary frames are not supported; send text JSON"))
+
+    def _decode(self, text: str, now: float) -> Command:
+        """The session's command for one message; protocol errors are answered here."""
         try:
-            command = self.session.receive(text, now)
-            await self.execute(command)
-        except PusherError as error:
+            return self.session.receive(text, now)
+        except Exception as error:
+            self._refuse(error)
+        return None
+
+    def _refuse(self, error: Exception) -> None:
+        """Answer a message that failed: the protocol's error, or ours."""
+        if isinstance(error, PusherError):
             self.reply(messages.error(error.code, error.message))
             if error.close and error.code is not None:
                 self.close(error.code, error.message)
-        except SubscriptionError as error:
+        elif isinstance(error, SubscriptionError):
             self.reply(
                 messages.subscription_error(error.channel, error.kind, error.message, error.status)
             )
-        except Exception:  # a server fault must cost this frame, not the connection
-            log.exception("socket %s: failed to handle a frame", self.socket_id)
+        else:  # a server fault must cost this frame, not the connection
+            log.error("socket %s: failed to handle a frame", self.socket_id, exc_info=error)
             self.reply(messages.error(None, "Internal server error while handling the message"))
 
-    async def execute(self, command: Command) -> None:
-        if command is None:
-            return
-        if isinstance(command, bytes):
-            self.reply(command)
-        elif isinstance(command, Subscribe):
-            await self.subscribe(command)
-        elif isinstance(command, Unsubscribe):
-            adapter = self.ctx.adapter
-            count = await adapter.unsubscribe(self, command.channel, command.member)
-            self.subscription_count_changed(command.channel, count)
-        elif isinstance(command, ClientEvent):
-            await self.client_event(command)
-        elif isinstance(command, SignIn):
-            await self.sign_in(command)
+    async def _run(self, first: Any) -> None:
+        """Run ``first``, then whatever queued up behind it, in order; then go idle."""
+        await first
+        backlog = self._backlog
+        while backlog:
+            item = backlog.popleft()
+            if item is _CLOSED:
+                await self._cleanup()
+                continue
+            if len(backlog) == MAX_BACKLOG:
+                self.socket.resume_reading()
+            text, now = item
+            if not self.closing:
+                command = self._decode(text, now)
+                if command is not None:
+                    await self._execute(command)
+        self._backlog = None
 
+    async def _execute(self, command: Command) -> None:
+        try:
+            if isinstance(command, bytes):
+                self.reply(command)
+            elif isinstance(command, Subscribe):
+                await self.subscribe(command)
+            elif isinstance(command, Unsubscribe):
+                adapter = self.ctx.adapter
+                count = await adapter.unsubscribe(self, command.channel, command.member)
+                self.subscription_count_changed(command.channel, count)
+            elif isinstance(command, ClientEvent):
+                await self.client_event(command)
+            elif isinstance(command, SignIn):
+                await self.sign_in(command)
+        except Exception as error:
+            self._refuse(error)
+
+    # -- commands -----------------------------------------------------------------------------
     async def subscribe(self, command: Subscribe) -> None:
         channel, app = command.channel, self.app
         if command.type.kind is Kind.SERVER_TO_USER:
@@ -225,14 +300,3 @@ class Connection:
                 if ids:
                     events.append({"name": name, "user_ids": ids})
             self.reply(messages.watchlist_events(events))
-
-    async def cleanup(self) -> None:
-        self.closing = True
-        session = self.session
-        await self.ctx.adapter.remove_connection(
-            self, session.subscriptions, session.user.id if session.user else None
-        )
-        for channel in session.subscriptions:
-            if not is_presence(channel) and self.app.enable_subscription_count:
-                stats = await self.ctx.adapter.channel(self.app.id, channel)
-                self.ctx.subscription_counts.changed(self.app, channel, stats.subscription_count)

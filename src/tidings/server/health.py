@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
+from tidings.net.http import Request, Response
 from tidings.server.context import Context
 
-
-async def index(request: web.Request) -> web.Response:
-    return web.Response(text="OK")
+_TEXT = "text/plain; charset=utf-8"
 
 
-async def ready(request: web.Request) -> web.Response:
-    ctx: Context = request.app["ctx"]
-    if ctx.draining:
-        return web.Response(status=503, text="draining")
-    if not ctx.adapter.ready():
-        return web.Response(status=503, text="shared state (Redis) unreachable")
-    return web.Response(text="OK")
+class Health:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def index(self, request: Request, match: dict[str, str]) -> Response:
+        return Response(200, b"OK", _TEXT)
+
+    async def ready(self, request: Request, match: dict[str, str]) -> Response:
+        if self.ctx.draining:
+            return Response(503, b"draining", _TEXT)
+        if not self.ctx.adapter.ready():
+            return Response(503, b"shared state (Redis) unreachable", _TEXT)
+        return Response(200, b"OK", _TEXT)

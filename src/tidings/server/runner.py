@@ -9,11 +9,11 @@ import signal
 import socket
 from collections.abc import Callable
 
-from aiohttp import web
-
 from tidings.config import Config
+from tidings.net.listener import Limits, Listener
 from tidings.protocol.errors import Code
-from tidings.server.app import build_app, build_context
+from tidings.server.api.base import MAX_BODY_BYTES
+from tidings.server.app import Application, build_context
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
 from tidings.server.workers import stop_when_orphaned, worker_index
@@ -31,15 +31,18 @@ async def serve(
     await ctx.adapter.start()
     if ctx.webhooks is not None:
         await ctx.webhooks.start()
-    runner = web.AppRunner(
-        build_app(ctx), handle_signals=False, access_log=None, shutdown_timeout=5.0
-    )
-    await runner.setup()
     server = config.server
+    limits = Limits(
+        max_header_bytes=server.max_header_bytes,
+        max_body_bytes=MAX_BODY_BYTES,
+        max_message_bytes=server.max_frame_bytes,
+        request_timeout=server.request_timeout,
+        keepalive_timeout=server.keepalive_timeout,
+    )
+    listener = Listener(Application(ctx), limits)
     # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
-    site = web.SockSite(runner, sock)
-    await site.start()
+    await listener.start(sock)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -54,7 +57,7 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        await drain(ctx, site, runner, server.shutdown_grace)
+        await drain(ctx, listener, server.shutdown_grace)
         if ctx.webhooks is not None:  # after drain: closing sockets emits vacated events
             await ctx.webhooks.close(server.shutdown_grace)
         sweeper.cancel()
@@ -63,15 +66,22 @@ async def serve(
         await ctx.adapter.close()
 
 
-async def drain(ctx: Context, site: web.BaseSite, runner: web.AppRunner, grace: float) -> None:
+async def drain(ctx: Context, listener: Listener, grace: float) -> None:
     ctx.draining = True
-    await site.stop()  # stop accepting; in-flight HTTP requests carry on
+    listener.stop_accepting()  # in-flight HTTP requests carry on
     for conn in list(ctx.connections.values()):
         conn.close(Code.RECONNECT_NOW, "Server is shutting down; reconnect")
-    deadline = asyncio.get_running_loop().time() + grace
-    while ctx.connections and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    await _until_forgotten(ctx, deadline)
     for conn in list(ctx.connections.values()):
-        conn.transport.abort()
-    await runner.cleanup()
+        conn.socket.abort()
+    await _until_forgotten(ctx, loop.time() + 2.0)  # aborted sockets still clean up in the hub
+    await listener.finish_requests(max(0.0, deadline - loop.time()) + 1.0)
     log.info("tidings stopped")
+
+
+async def _until_forgotten(ctx: Context, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    while ctx.connections and loop.time() < deadline:
+        await asyncio.sleep(0.05)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from aiohttp import web
 
 from tidings.apps import App
 from tidings.hub.base import HubUnavailable
+from tidings.net.http import Request, Response
 from tidings.protocol.errors import ApiError
 from tidings.protocol.signatures import verify_api_request
 from tidings.server.context import Context
@@ -36,15 +36,11 @@ class ApiRequest:
         return value
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
-    )
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, orjson.dumps(body), headers=headers)
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError) -> Response:
     return json_response(
         {"error": error.message, "code": error.status}, error.status, error.headers or None
     )
@@ -62,8 +58,8 @@ class Endpoint(ABC):
     async def handle(self, request: ApiRequest) -> Any:
         """Return the JSON body of a 200 response, or raise ApiError."""
 
-    def find_app(self, request: web.Request) -> App:
-        app_id = request.match_info.get("app_id")
+    def find_app(self, request: Request, match: dict[str, str]) -> App:
+        app_id = match.get("app_id")
         if app_id is not None:
             app = self.ctx.apps.by_id(app_id)
             if app is None:
@@ -75,31 +71,25 @@ class Endpoint(ABC):
             raise ApiError(401, "Unknown auth_key")
         return app
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def __call__(self, request: Request, match: dict[str, str]) -> Response:
+        # The network layer has already refused bodies over MAX_BODY_BYTES, with a 413.
         try:
-            app = self.find_app(request)
-            if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-                raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes")
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:  # a chunked body has no length to check first
-                raise ApiError(
-                    413, f"The request body is larger than {MAX_BODY_BYTES} bytes"
-                ) from None
+            app = self.find_app(request, match)
+            params = request.query_items
             verify_api_request(
                 key=app.key,
                 secret=app.secret,
                 method=request.method,
-                path=request.raw_path.split("?", 1)[0],
-                params=list(request.query.items()),
-                body=body,
+                path=request.path,
+                params=params,
+                body=request.body,
                 now=time.time(),
             )
             if not app.enabled:
                 raise ApiError(403, "The app is disabled")
             if self.reads and app.max_read_req_per_sec >= 0:
                 await self.limit(app, "read", 1, app.max_read_req_per_sec)
-            api_request = ApiRequest(app, dict(request.query), body, dict(request.match_info))
+            api_request = ApiRequest(app, dict(params), request.body, match)
             return json_response(await self.handle(api_request))
         except ApiError as error:
             return error_response(error)

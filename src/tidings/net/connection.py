@@ -1,0 +1,363 @@
+"""One asyncio Protocol per TCP connection: HTTP/1.1 requests until an upgrade, then WebSocket.
+
+No task or coroutine exists while a connection is idle: bytes arrive through ``data_received``,
+httptools and ``FrameReader`` turn them into requests and messages, and only an HTTP request
+(whose handler may await the hub) runs in a task, one at a time per connection so pipelined
+responses leave in order. After an upgrade the parser is dropped: an idle WebSocket holds this
+object, its transport and a reader with empty buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from tidings.net import websocket as ws
+from tidings.net.http import Request, Response, SocketHandler, serialize
+
+if TYPE_CHECKING:
+    from tidings.net.listener import Listener
+
+log = logging.getLogger("tidings.net")
+
+_HTTP, _WEBSOCKET, _CLOSED = 0, 1, 2
+# Pipelined requests waiting behind the one being served; past this, stop reading.
+MAX_QUEUED_REQUESTS = 16
+_PONG = ws.Opcode.PONG
+_CLOSE = ws.Opcode.CLOSE
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": message, "code": status}).encode()
+    return Response(status, body, headers=headers)
+
+
+class HttpConnection(asyncio.Protocol):
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_close_timer",
+        "_closing",
+        "_handler",
+        "_header_bytes",
+        "_headers",
+        "_listener",
+        "_mode",
+        "_parser",
+        "_queue",
+        "_reader",
+        "_refused",
+        "_serving",
+        "_socket_handler",
+        "_upgrade_rest",
+        "_url",
+        "idle_since",
+        "request_started",
+        "transport",
+    )
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self._handler = listener.handler
+        self._mode = _HTTP
+        self._parser: httptools.HttpRequestParser | None = None
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._refused: Response | None = None  # decided while parsing; sent once complete
+        self._queue: deque[Request] = deque()
+        self._serving = False
+        self._upgrade_rest: bytes | None = None
+        self._reader: ws.FrameReader | None = None
+        self._socket_handler: SocketHandler | None = None
+        self._closing = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self.transport: asyncio.Transport | None = None
+        self.idle_since = 0.0
+        self.request_started: float | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
+        self._parser = httptools.HttpRequestParser(self)
+        self.idle_since = self._listener.now()
+        self._listener.opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._mode == _WEBSOCKET:
+            self._frames(data)
+        elif self._mode == _HTTP:
+            if self._upgrade_rest is not None:  # upgrade pending behind earlier requests
+                self._upgrade_rest += data
+                return
+            self._parse(data)
+
+    def eof_received(self) -> bool | None:
+        # A half-closed peer sends nothing more; answering what it asked, then closing, is
+        # what both HTTP and RFC 6455 expect, and returning False lets the transport close.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        mode, self._mode = self._mode, _CLOSED
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self._parser = None
+        self._listener.closed(self)
+        if mode == _WEBSOCKET and self._socket_handler is not None:
+            handler, self._socket_handler = self._socket_handler, None
+            handler.closed()
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def _parse(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            return
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._upgrade_rest = data[offset:]
+            self._parser = None
+        except httptools.HttpParserError:
+            self._respond_and_close(_error(400, "Malformed HTTP request"))
+            return
+        if not self._serving:
+            self._next_request()
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._header_bytes = 0
+        self._body = []
+        self._body_size = 0
+        self._refused = None
+        self.request_started = self._listener.now()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value))
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self._listener.max_header_bytes and self._refused is None:
+            self._refused = _error(431, "Request headers are too large")
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get("content-length")
+        limit = self._listener.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit and not self._refused:
+            # Refused before a byte of the body is read; the connection closes after the answer.
+            self._refuse_now(_error(413, f"The request body is larger than {limit} bytes"))
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused is not None:
+            return
+        self._body_size += len(body)
+        if self._body_size > self._listener.max_body_bytes:  # chunked: no length to check first
+            limit = self._listener.max_body_bytes
+            self._refuse_now(_error(413, f"The request body is larger than {limit} bytes"))
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        if parser is None or self._mode != _HTTP:
+            return
+        self.request_started = None
+        if self._refused is not None:
+            self._refuse_now(self._refused)
+            return
+        url = self._url.decode("latin-1")
+        path, _, query = url.partition("?")
+        request = Request(
+            parser.get_method().decode("latin-1"),
+            path,
+            query,
+            self._headers,
+            b"".join(self._body),
+            parser.should_keep_alive(),
+        )
+        self._queue.append(request)
+        if len(self._queue) > MAX_QUEUED_REQUESTS and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _refuse_now(self, response: Response) -> None:
+        """Answer after what is already queued, then close: the rest of the stream is unread."""
+        self._parser = None
+        self._queue.append(Request("", "", "", {}, keep_alive=False))
+        self._refused = response
+
+    def _next_request(self) -> None:
+        while self._queue and not self._serving and self._mode == _HTTP:
+            request = self._queue.popleft()
+            if not request.method:  # the marker of _refuse_now
+                assert self._refused is not None
+                self._respond_and_close(self._refused)
+                return
+            if self._handler.is_websocket(request.path):
+                self._upgrade(request)
+                return
+            self._serving = True
+            self._listener.track_request(asyncio.ensure_future(self._serve(request)))
+        if (
+            not self._queue
+            and not self._serving
+            and self._upgrade_rest is None
+            and self.transport is not None
+        ):
+            self.idle_since = self._listener.now()
+            self.transport.resume_reading()
+
+    async def _serve(self, request: Request) -> None:
+        try:
+            response = await self._handler.http(request)
+        except Exception:  # a fault of ours costs this request, not the connection
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            response = _error(500, "Internal server error")
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        keep_alive = request.keep_alive and not self._listener.draining
+        transport.write(serialize(response, keep_alive))
+        self._serving = False
+        if not keep_alive:
+            self._mode = _CLOSED
+            transport.close()
+            return
+        self._next_request()
+
+    def _respond_and_close(self, response: Response) -> None:
+        transport = self.transport
+        self._parser = None
+        self._queue.clear()
+        if transport is not None and not transport.is_closing():
+            transport.write(serialize(response, keep_alive=False))
+            transport.close()
+
+    def close_if_idle(self) -> None:
+        """Close an HTTP connection between requests (keep-alive timeout, shutdown)."""
+        if self._mode == _HTTP and not self._serving and not self._queue:
+            self._mode = _CLOSED
+            if self.transport is not None:
+                self.transport.close()
+
+    def abort_slow_request(self) -> None:
+        """Headers or body arriving too slowly: answer 408 and close."""
+        self._respond_and_close(_error(408, "The request took too long to arrive"))
+
+    # -- the upgrade ---------------------------------------------------------------------------
+    def _upgrade(self, request: Request) -> None:
+        rest, self._upgrade_rest = self._upgrade_rest or b"", None
+        self._parser = None
+        try:
+            accept = ws.check_handshake(request.method, request.headers)
+        except ws.HandshakeError as error:
+            self._respond_and_close(_error(error.status, error.message, error.headers))
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(ws.accept_response(accept))
+        self._mode = _WEBSOCKET
+        self._queue.clear()
+        self._listener.upgraded(self)
+        self._reader = ws.FrameReader(self._listener.max_message_bytes)
+        self._socket_handler = self._handler.websocket(request, self)
+        transport.resume_reading()
+        if rest:
+            self._frames(rest)
+
+    # -- WebSocket ----------------------------------------------------------------------------
+    def _frames(self, data: bytes) -> None:
+        reader, handler = self._reader, self._socket_handler
+        if reader is None or handler is None:
+            return
+        try:
+            received = reader.feed(data)
+        except ws.ProtocolViolation as violation:
+            self._fail(violation.code, violation.reason)
+            return
+        for item in received:
+            if isinstance(item, ws.TextMessage):
+                handler.message(item.text)
+            elif isinstance(item, ws.Ping):
+                if not self._closing and self.transport is not None:
+                    self.transport.write(ws.control_frame(_PONG, item.data))
+            elif isinstance(item, ws.BinaryMessage):
+                handler.binary(item.data)
+            elif isinstance(item, ws.Close):
+                self._peer_closed(item.code)
+            if self._mode != _WEBSOCKET:
+                return
+
+    def _peer_closed(self, code: int | None) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if not self._closing:  # echo the peer's close; if we started it, this completes it
+            self._closing = True
+            payload = ws.close_payload(code) if code is not None else b""
+            transport.write(ws.control_frame(_CLOSE, payload))
+        transport.close()  # the server ends the TCP connection first (RFC 6455 §7.1.1)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """A protocol violation: say why in a close frame, then end the connection."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not self._closing:
+            self._closing = True
+            transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
+        transport.close()
+
+    # -- the Socket interface the application writes through ----------------------------------
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self._closing or self.transport is None:
+            return
+        self._closing = True
+        self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
+        # A peer that stopped reading never answers; the bound frees the socket regardless.
+        self._close_timer = asyncio.get_running_loop().call_later(
+            self._listener.close_timeout, self.abort
+        )
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def buffer_size(self) -> int:
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def is_closing(self) -> bool:
+        transport = self.transport
+        return self._closing or transport is None or transport.is_closing()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()

@@ -1,0 +1,110 @@
+"""HTTP/1.1 messages as the network layer hands them over: a parsed request, a response to send.
+
+Parsing itself is httptools' (llhttp, the parser uvicorn uses); this module only holds what it
+produced and turns a ``Response`` into bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str  # as sent, still percent-encoded, without the query
+    query_string: str
+    headers: dict[str, str]  # names in lower case; a repeated header's values joined by ", "
+    body: bytes = b""
+    keep_alive: bool = True
+    _query: list[tuple[str, str]] | None = field(default=None, repr=False)
+
+    @property
+    def query_items(self) -> list[tuple[str, str]]:
+        """Decoded ``(name, value)`` pairs in order, blank values kept."""
+        if self._query is None:
+            self._query = parse_qsl(self.query_string, keep_blank_values=True)
+        return self._query
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(self.query_items)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: Mapping[str, str] | None = None
+
+
+def serialize(response: Response, keep_alive: bool) -> bytes:
+    """The response's bytes; ``Content-Length`` always, so keep-alive clients know where it ends."""
+    status = response.status
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+        f"Content-Type: {response.content_type}\r\n"
+        f"Content-Length: {len(response.body)}\r\n"
+    ]
+    if not keep_alive:
+        head.append("Connection: close\r\n")
+    if response.headers:
+        head.extend(f"{name}: {value}\r\n" for name, value in response.headers.items())
+    head.append("\r\n")
+    return "".join(head).encode("latin-1") + response.body
+
+
+class Socket(Protocol):
+    """A WebSocket as the application sees it: frames out, a close with a code, flow control."""
+
+    def write(self, data: bytes) -> None:
+        """Queue already framed bytes; never blocks."""
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake; the TCP connection ends when the peer answers, or after
+        a bound if it never does."""
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, without a closing handshake."""
+
+    def buffer_size(self) -> int:
+        """Bytes written and not yet taken by the kernel."""
+
+    def is_closing(self) -> bool: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class SocketHandler(Protocol):
+    """What the application does with an accepted WebSocket's traffic."""
+
+    def message(self, text: str) -> None:
+        """One complete, valid UTF-8 text message."""
+
+    def binary(self, data: bytes) -> None:
+        """One complete binary message."""
+
+    def closed(self) -> None:
+        """The TCP connection is gone; called once, last."""
+
+
+class Handler(Protocol):
+    """The application behind the network layer."""
+
+    async def http(self, request: Request) -> Response:
+        """Answer one HTTP request."""
+
+    def is_websocket(self, path: str) -> bool:
+        """Whether ``path`` is a WebSocket endpoint (an upgrade is then required)."""
+
+    def websocket(self, request: Request, socket: Socket) -> SocketHandler:
+        """A WebSocket was accepted (101 sent) on ``request``; take over its traffic."""
