@@ -59,6 +59,10 @@ class ChannelStats:
 
 
 class Adapter(ABC):
+    # True when no call ever suspends (all state in this process): callers may then run hub
+    # calls eagerly, without a task each.
+    in_process: bool = False
+
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
 

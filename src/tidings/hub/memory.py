@@ -30,6 +30,8 @@ _DepartureKey = tuple[str, HubEventKind, str, str | None]
 
 
 class MemoryAdapter(Adapter):
+    in_process = True
+
     def __init__(
         self, bus: EventBus, clock: Any = time.monotonic, departure_ttl: float = 0.0
     ) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from tidings.background import start
 from tidings.net import websocket as ws
 from tidings.net.http import Request, Response, SocketHandler, serialize
 
@@ -43,9 +44,11 @@ class HttpConnection(asyncio.Protocol):
         "_body_size",
         "_close_timer",
         "_closing",
+        "_eager",
         "_handler",
-        "_header_bytes",
+        "_head_bytes",
         "_headers",
+        "_in_head",
         "_listener",
         "_mode",
         "_parser",
@@ -64,11 +67,13 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, listener: Listener) -> None:
         self._listener = listener
         self._handler = listener.handler
+        self._eager = listener.handler.eager
         self._mode = _HTTP
         self._parser: httptools.HttpRequestParser | None = None
         self._url = b""
         self._headers: dict[str, str] = {}
-        self._header_bytes = 0
+        self._head_bytes = 0
+        self._in_head = False
         self._body: list[bytes] = []
         self._body_size = 0
         self._refused: Response | None = None  # decided while parsing; sent once complete
@@ -128,15 +133,24 @@ class HttpConnection(asyncio.Protocol):
             self._upgrade_rest = data[offset:]
             self._parser = None
         except httptools.HttpParserError:
-            self._respond_and_close(_error(400, "Malformed HTTP request"))
-            return
+            # Requests parsed before the bad bytes are answered first. Bytes after a
+            # ``Connection: close`` request land here too, and are never answered: that
+            # request's response closes the connection.
+            self._refuse_now(_error(400, "Malformed HTTP request"))
+        else:
+            if self._in_head:
+                self._head_bytes += len(data)  # llhttp reports a header only once it ends
+                if self._head_bytes > self._listener.max_header_bytes:
+                    # At once, not when the head ends: a head that never ends is the threat.
+                    self._refuse_now(_error(431, "Request headers are too large"))
         if not self._serving:
             self._next_request()
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
-        self._header_bytes = 0
+        self._head_bytes = 0
+        self._in_head = True
         self._body = []
         self._body_size = 0
         self._refused = None
@@ -144,29 +158,27 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_header_bytes(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers = self._headers
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
 
-    def _count_header_bytes(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > self._listener.max_header_bytes and self._refused is None:
-            self._refused = _error(431, "Request headers are too large")
-
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        head = len(self._url) + sum(len(k) + len(v) + 4 for k, v in self._headers.items())
+        if head > self._listener.max_header_bytes:
+            self._refuse_now(_error(431, "Request headers are too large"))
+            return
         length = self._headers.get("content-length")
         limit = self._listener.max_body_bytes
-        if length is not None and length.isdigit() and int(length) > limit and not self._refused:
+        if length is not None and length.isdigit() and int(length) > limit and self._parser:
             # Refused before a byte of the body is read; the connection closes after the answer.
             self._refuse_now(_error(413, f"The request body is larger than {limit} bytes"))
 
     def on_body(self, body: bytes) -> None:
-        if self._refused is not None:
+        if self._parser is None:  # refused: the rest is not read
             return
         self._body_size += len(body)
         if self._body_size > self._listener.max_body_bytes:  # chunked: no length to check first
@@ -180,9 +192,6 @@ class HttpConnection(asyncio.Protocol):
         if parser is None or self._mode != _HTTP:
             return
         self.request_started = None
-        if self._refused is not None:
-            self._refuse_now(self._refused)
-            return
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
         request = Request(
@@ -214,7 +223,9 @@ class HttpConnection(asyncio.Protocol):
                 self._upgrade(request)
                 return
             self._serving = True
-            self._listener.track_request(asyncio.ensure_future(self._serve(request)))
+            running = start(self._serve(request), self._eager)
+            if running is not None:
+                self._listener.track_request(running)
         if (
             not self._queue
             and not self._serving

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -29,12 +29,26 @@ class Request:
     def query_items(self) -> list[tuple[str, str]]:
         """Decoded ``(name, value)`` pairs in order, blank values kept."""
         if self._query is None:
-            self._query = parse_qsl(self.query_string, keep_blank_values=True)
+            self._query = parse_query(self.query_string)
         return self._query
 
     @property
     def query(self) -> dict[str, str]:
         return dict(self.query_items)
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``, minus its cost for the plain pairs that
+    make up an API request's query (hex signatures, digits, keys): decoding only when needed."""
+    pairs = []
+    for field_ in query.split("&"):
+        if not field_:
+            continue
+        name, _, value = field_.partition("=")
+        if "%" in field_ or "+" in field_:
+            name, value = unquote_plus(name), unquote_plus(value)
+        pairs.append((name, value))
+    return pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +113,10 @@ class SocketHandler(Protocol):
 
 class Handler(Protocol):
     """The application behind the network layer."""
+
+    # True when ``http`` never needs a current task before it first suspends: requests then
+    # start eagerly and cost no task unless they really wait (see ``background.start``).
+    eager: bool
 
     async def http(self, request: Request) -> Response:
         """Answer one HTTP request."""

@@ -17,7 +17,8 @@ EMPTY_BODY_MD5 = hashlib.md5(b"").hexdigest()
 
 def sign(secret: str, message: str | bytes) -> str:
     data = message.encode() if isinstance(message, str) else message
-    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: no HMAC object, about half the cost of hmac.new.
+    return hmac.digest(secret.encode(), data, "sha256").hex()
 
 
 def _token_matches(key: str, secret: str, message: str, token: object) -> bool:

@@ -54,6 +54,7 @@ class Application:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.eager = ctx.adapter.in_process
         self.router = Router()
         health = Health(ctx)
         self.router.add("GET", "/", health.index)

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from tidings.apps import App
-from tidings.background import spawn
+from tidings.background import start
 from tidings.events import HubEvent, HubEventKind
 from tidings.net.http import Socket
 from tidings.protocol import messages
@@ -31,6 +31,7 @@ log = logging.getLogger("tidings.connection")
 # Messages waiting behind a running command; past this the socket stops being read.
 MAX_BACKLOG = 64
 _CLOSED = object()  # queued after the last message: clean up once earlier commands are done
+_BUSY: tuple[()] = ()  # a command runs and nothing waits behind it yet
 
 
 class Connection:
@@ -65,12 +66,25 @@ class Connection:
         self._limit = ctx.config.server.send_buffer_limit
         self._pending: bytes | list[bytes] | None = None
         # None when idle; else what waits behind the running command (admission first).
-        self._backlog: deque[Any] | None = deque()
+        self._backlog: deque[Any] | tuple[()] | None = _BUSY
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
         self.ctx.connections[self.socket_id] = self
-        spawn(self._run(self._admit()))
+        self._start(self._admit())
+
+    def _start(self, first: Any) -> None:
+        """Run ``first`` and then what queues behind it; eagerly when the hub never waits."""
+        start(self._run(first), self.ctx.adapter.in_process)
+
+    def _wait_behind(self, item: Any) -> None:
+        backlog = self._backlog
+        if backlog is None or backlog is _BUSY:
+            backlog = self._backlog = deque()
+        assert isinstance(backlog, deque)
+        backlog.append(item)
+        if len(backlog) > MAX_BACKLOG:
+            self.socket.pause_reading()
 
     async def _admit(self) -> None:
         if not await self.ctx.adapter.add_connection(self):
@@ -84,10 +98,10 @@ class Connection:
         """The socket is gone: forget the connection once its running command is done."""
         self.closing = True
         if self._backlog is None:
-            self._backlog = deque()
-            spawn(self._run(self._cleanup()))
+            self._backlog = _BUSY
+            self._start(self._cleanup())
         else:
-            self._backlog.append(_CLOSED)
+            self._wait_behind(_CLOSED)
 
     async def _cleanup(self) -> None:
         # Listed in ctx.connections until the hub has forgotten it: a drain waits for that.
@@ -163,19 +177,16 @@ class Connection:
         now = asyncio.get_running_loop().time()
         self.last_seen = now
         self.pinged_at = None
-        backlog = self._backlog
-        if backlog is not None:
-            backlog.append((text, now))
-            if len(backlog) > MAX_BACKLOG:
-                self.socket.pause_reading()
+        if self._backlog is not None:
+            self._wait_behind((text, now))
             return
         command = self._decode(text, now)
         if command is None or isinstance(command, bytes):
             if command is not None:
                 self.reply(command)
             return
-        self._backlog = deque()
-        spawn(self._run(self._execute(command)))
+        self._backlog = _BUSY
+        self._start(self._execute(command))
 
     def binary(self, data: bytes) -> None:
         self.reply(messages.error(None, "Binary frames are not supported; send text JSON"))
@@ -204,21 +215,32 @@ class Connection:
 
     async def _run(self, first: Any) -> None:
         """Run ``first``, then whatever queued up behind it, in order; then go idle."""
-        await first
-        backlog = self._backlog
-        while backlog:
+        step: Any = first
+        while step is not None:
+            try:
+                await step
+            except Exception:  # one failed step must not wedge the connection's queue
+                log.exception("socket %s: a command failed", self.socket_id)
+            step = self._next_step()
+        self._backlog = None
+
+    def _next_step(self) -> Any:
+        """The coroutine for the next queued item, or None when nothing waits."""
+        while True:
+            backlog = self._backlog
+            if not backlog:
+                return None
+            assert isinstance(backlog, deque)
             item = backlog.popleft()
-            if item is _CLOSED:
-                await self._cleanup()
-                continue
             if len(backlog) == MAX_BACKLOG:
                 self.socket.resume_reading()
+            if item is _CLOSED:
+                return self._cleanup()
             text, now = item
             if not self.closing:
                 command = self._decode(text, now)
                 if command is not None:
-                    await self._execute(command)
-        self._backlog = None
+                    return self._execute(command)
 
     async def _execute(self, command: Command) -> None:
         try:
