@@ -287,6 +287,7 @@ class HttpConnection(asyncio.Protocol):
         transport.write(ws.accept_response(accept))
         self._mode = _WEBSOCKET
         self._queue.clear()
+        self._url, self._headers, self._body = b"", {}, []  # an idle socket keeps none of it
         self._listener.upgraded(self)
         self._reader = ws.FrameReader(self._listener.max_message_bytes)
         self._socket_handler = self._handler.websocket(request, self)
