@@ -3,6 +3,10 @@
 Playwright never downloads a browser here: it launches /usr/bin/chromium. Screenshots go to
 a temporary directory, or to docs/screenshots when TIDINGS_UPDATE_SCREENSHOTS=1 (so a normal
 test run does not rewrite the committed images).
+
+A page receives a channel's events only once its subscription has succeeded, which comes after
+the connection is up: tests that need an event wait for that subscription's own state element
+to say "subscribed" (``wait_subscribed``), never for "connected" and never for a fixed delay.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 expect.set_options(timeout=10_000)
 
 
+def wait_subscribed(page: Page, *state_ids: str) -> None:
+    """Wait until each subscription state element (by id) says its subscription succeeded."""
+    for state_id in state_ids:
+        expect(page.locator(f"#{state_id}")).to_have_text("subscribed")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
@@ -59,7 +69,8 @@ def demo() -> Iterator[DemoProcess]:
 def new_page(browser: Browser, demo: DemoProcess) -> Iterator[Callable[..., Page]]:
     """A page in a fresh browser context (its own cookies): one per simulated person.
 
-    Uncaught script errors on any of them fail the test at teardown.
+    It is returned once its global listener is subscribed to my-channel, so a my-event sent
+    from then on reaches it. Uncaught script errors on any of them fail the test at teardown.
     """
     contexts: list[BrowserContext] = []
     script_errors: list[str] = []
@@ -83,7 +94,7 @@ def new_page(browser: Browser, demo: DemoProcess) -> Iterator[Callable[..., Page
             page.wait_for_url(f"**{path}")
         else:
             page.goto(path)
-        expect(page.locator("#global-state")).to_have_text("connected")
+        wait_subscribed(page, "global-subscription")
         return page
 
     yield open_page

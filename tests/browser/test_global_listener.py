@@ -6,15 +6,16 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import Browser, Page, Response, expect
 
+from tests.browser.conftest import VIEWPORT, wait_subscribed
 from tests.support.demo import DemoProcess
 
 
 def test_the_guides_curl_command_shows_up_on_the_page(
     new_page: Callable[..., Page], screenshot: Callable[[Page, str], Path]
 ) -> None:
-    page = new_page("/")
+    page = new_page("/")  # returned once #global-subscription says "subscribed"
     curl = page.locator("#curl").inner_text()
     assert curl.startswith("curl -X POST http://127.0.0.1:")
 
@@ -26,7 +27,39 @@ def test_the_guides_curl_command_shows_up_on_the_page(
     screenshot(page, "home-curl-notification")
 
 
+# Every (connection, subscription) pair the global listener shows, in order.
+RECORD_STATES = """
+window.shownStates = [];
+new MutationObserver(() => {
+  const shown = ["global-state", "global-subscription"].map(
+    (id) => document.getElementById(id)?.textContent,
+  );
+  const last = window.shownStates.at(-1);
+  if (shown[0] && shown.join() !== last?.join()) window.shownStates.push(shown);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def test_connected_is_shown_apart_from_and_before_subscribed(
+    browser: Browser, demo: DemoProcess
+) -> None:
+    context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)  # type: ignore[arg-type]
+    context.add_init_script(RECORD_STATES)
+    page = context.new_page()
+    page.goto("/")
+
+    wait_subscribed(page, "global-subscription")
+
+    shown = page.evaluate("window.shownStates")
+    # The socket is up a round trip before tidings confirms the subscription: the page says
+    # so, rather than letting "connected" stand for "subscribed".
+    assert shown[-2:] == [["connected", "subscribing"], ["connected", "subscribed"]], shown
+    expect(page.locator("#global-subscription")).to_have_attribute("data-state", "subscribed")
+    context.close()
+
+
 def test_the_listener_runs_on_every_page(new_page: Callable[..., Page], demo: DemoProcess) -> None:
+    # Each returned once its #global-subscription says "subscribed".
     pages = [new_page(path) for path in ("/sessions", "/messages", "/presence")]
 
     demo_notify = ["curl", "-s", "-X", "POST", demo.url + "/api/internal/notify"]
@@ -64,7 +97,7 @@ def test_no_page_or_script_contains_the_secret(
     page = new_page("/", login_as="Mallory", on_response=keep)
     for path in ("/", "/sessions", "/messages", "/login", "/presence"):
         page.goto(path)
-        expect(page.locator("#global-state")).to_have_text("connected")
+        wait_subscribed(page, "global-subscription")  # its scripts have run
     # Joining on the presence page: the auth endpoints' answers are checked too.
     with (
         page.expect_response("**/pusher/user-auth") as user_auth,

@@ -8,11 +8,16 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import wait_subscribed
+
 
 def join(page: Page, room: str) -> None:
+    """Join and wait until both channels are subscribed: members and chat lines come after."""
     page.fill("#room", room)
     page.click("#join-button")
-    expect(page.locator("#presence-state")).to_have_text("connected")
+    expect(page.locator("#presence-channel")).to_have_text(f"presence-{room}")
+    expect(page.locator("#chat-channel")).to_have_text(f"private-chat-{room}")
+    wait_subscribed(page, "presence-subscription", "chat-subscription")
 
 
 def members(page: Page) -> list[str]:
@@ -41,6 +46,8 @@ def test_two_people_see_each_other_join_and_leave(
     expect(alice.locator("#members li")).to_have_text(["Alice (you)"])
     expect(alice.locator("#presence-log li").first).to_contain_text("Bob left")
     expect(bob.locator("#presence-state")).to_have_text("not joined")
+    expect(bob.locator("#presence-subscription")).to_have_text("not subscribed")
+    expect(bob.locator("#chat-subscription")).to_have_text("not subscribed")
 
 
 def test_leaving_the_page_counts_as_leaving_the_room(new_page: Callable[..., Page]) -> None:
@@ -90,6 +97,10 @@ def test_without_logging_in_the_subscription_fails_visibly(
         "Subscription to private-chat-lobby failed: 403 (log in first: /login)"
     )
     expect(page.locator("#signin-status")).to_have_text("Not signed in to tidings (403).")
+    for state in ("#presence-subscription", "#chat-subscription"):
+        expect(page.locator(state)).to_have_text("refused (403 AuthError)")
+        expect(page.locator(state)).to_have_attribute("data-state", "refused")
+    expect(page.locator("#presence-state")).to_have_text("connected")  # the socket is fine
     expect(page.locator("#members li")).to_have_count(0)
     expect(page.locator("#chat-button")).to_be_disabled()
     screenshot(page, "presence-refused")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import VIEWPORT
+from tests.browser.conftest import VIEWPORT, wait_subscribed
 from tests.support.demo import DemoProcess
 from tests.support.pusher_js import wait_until
 from tests.support.raw_client import sdk_for
@@ -16,9 +16,11 @@ from tests.support.server import AppSpec, TidingsServer
 
 
 def start_listening(page: Page, session_id: str) -> None:
+    """Listen and wait for the subscription: a run's first events would be lost before it."""
     page.fill("#session-id", session_id)
     page.click("#listen-button")
-    expect(page.locator("#session-state")).to_have_text("connected")
+    expect(page.locator("#session-channel")).to_have_text(f"agent-{session_id}")
+    wait_subscribed(page, "session-subscription")
     expect(page.locator("#run-button")).to_be_enabled()
 
 
@@ -57,6 +59,7 @@ def test_stopping_unsubscribes_and_disconnects(
     page.click("#listen-button")
 
     expect(page.locator("#session-state")).to_have_text("not listening")
+    expect(page.locator("#session-subscription")).to_have_text("not subscribed")
     expect(page.locator("#run-button")).to_be_disabled()
     wait_until(
         lambda: "agent-leaving-soon" not in occupied_channels(demo),
@@ -78,6 +81,7 @@ def test_when_tidings_goes_away_the_page_says_so(
         context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)  # type: ignore[arg-type]
         page = context.new_page()
         page.goto("/sessions")
+        wait_subscribed(page, "global-subscription")
         start_listening(page, "doomed")
 
         tidings.stop()
@@ -85,9 +89,40 @@ def test_when_tidings_goes_away_the_page_says_so(
         page.click("#run-button")
 
         expect(page.locator("#session-state")).not_to_have_text("connected")
+        # No connection, no subscription: both wait for pusher-js to resubscribe.
+        expect(page.locator("#session-subscription")).to_have_text("subscribing")
+        expect(page.locator("#global-subscription")).to_have_text("subscribing")
         expect(page.locator("#session-error")).to_contain_text(
             "Agent run failed: message step failed after 4 attempts: tidings at"
         )
         expect(page.locator("#run-status")).to_have_text("Run failed: 0 event(s) sent, 3 retried.")
         screenshot(page, "sessions-tidings-down")
+        context.close()
+
+
+def test_when_tidings_comes_back_the_page_subscribes_again(
+    browser: Browser, tidings: TidingsServer
+) -> None:
+    with DemoProcess(tidings.app, server_port=tidings.port, external_server=True) as demo:
+        context = browser.new_context(viewport=VIEWPORT, base_url=demo.url)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.goto("/sessions")
+        wait_subscribed(page, "global-subscription")
+        start_listening(page, "phoenix")
+
+        tidings.stop()
+        expect(page.locator("#session-state")).not_to_have_text("connected")
+        expect(page.locator("#session-subscription")).to_have_text("subscribing")
+        tidings.start()  # on the same port
+        # pusher-js's next attempt would come after its 15 s connection timeout; a browser
+        # going back online makes it retry at once.
+        context.set_offline(True)
+        context.set_offline(False)
+
+        wait_subscribed(page, "session-subscription", "global-subscription")
+        expect(page.locator("#session-state")).to_have_text("connected")
+        page.fill("#run-message", "Still there?")
+        page.click("#run-button")
+        expect(page.locator("#agent-messages li")).to_have_count(6)
+        expect(page.locator("#agent-messages li").first).to_contain_text("Still there?")
         context.close()

@@ -293,6 +293,8 @@ class PusherJsClient:
         return self.connection()["state"]  # type: ignore[no-any-return]
 
     def connection(self) -> dict[str, Any]:
+        """``{"state", "socket_id", "retry_scheduled"}``; the last says whether pusher-js has a
+        reconnect pending, so "it will not reconnect" is a check rather than a sleep."""
         return self.driver.request("connection", client=self.name)  # type: ignore[no-any-return]
 
     def wait_state(self, state: str, timeout: float | None = None, since: int = 0) -> Record:

@@ -268,7 +268,13 @@ const commands = {
   },
   connection(command) {
     const connection = client(command).pusher.connection;
-    return { state: connection.state, socket_id: connection.socket_id || null };
+    return {
+      state: connection.state,
+      socket_id: connection.socket_id || null,
+      // pusher-js's pending reconnect (ConnectionManager.retryTimer, set by retryIn() and
+      // cleared when it fires or on disconnect()): whether it will try to connect again.
+      retry_scheduled: Boolean(connection.retryTimer),
+    };
   },
   connect(command) {
     client(command).pusher.connect();

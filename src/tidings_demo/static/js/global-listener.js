@@ -1,6 +1,8 @@
 // The guide's PusherListener: on every page, `my-event` on `my-channel`, shown as it arrives.
 import { createPusher } from "./config.js";
-import { $, cleanup, item, mountUntilPageHide, showError, span, timeOf, watchConnection } from "./ui.js";
+import {
+  $, cleanup, item, mountUntilPageHide, showError, span, subscribe, timeOf, watchConnection,
+} from "./ui.js";
 
 const LOG_KEY = "tidings-demo-log-to-console";
 
@@ -30,7 +32,7 @@ function mountGlobalListener() {
     return null;
   }
   watchConnection(pusher, $("global-state"), errorElement);
-  const channel = pusher.subscribe("my-channel");
+  const channel = subscribe(pusher, "my-channel", $("global-subscription"));
   channel.bind("pusher:subscription_error", (status) => {
     showError(errorElement, `Could not subscribe to my-channel: ${JSON.stringify(status)}`);
   });

@@ -1,6 +1,9 @@
 // The guide's MessageListener: new-message on user-{userId}, plus a form for /api/send-message.
 import { createPusher, publicConfig } from "./config.js";
-import { $, cleanup, item, mountUntilPageHide, postJson, showError, span, timeOf, watchConnection } from "./ui.js";
+import {
+  $, cleanup, item, mountUntilPageHide, postJson, showError, span, subscribe, timeOf,
+  watchConnection,
+} from "./ui.js";
 
 const errorElement = $("user-error");
 let unmount = null;
@@ -9,7 +12,8 @@ let currentUserId = null;
 function listen(userId) {
   const pusher = createPusher();
   watchConnection(pusher, $("user-state"), errorElement);
-  const channel = pusher.subscribe(`user-${userId}`);
+  $("user-channel").textContent = `user-${userId}`;
+  const channel = subscribe(pusher, `user-${userId}`, $("user-subscription"));
   channel.bind("pusher:subscription_error", (status) => {
     showError(errorElement, `Could not subscribe to user-${userId}: ${JSON.stringify(status)}`);
   });

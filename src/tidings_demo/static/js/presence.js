@@ -1,7 +1,10 @@
 // Who is online in a room (presence-{room}) and a private chat of client events
 // (private-chat-{room}); both channels are authorized by /pusher/auth for logged-in users.
 import { createPusher, publicConfig } from "./config.js";
-import { $, cleanup, item, mountUntilPageHide, showError, span, timeOf, watchConnection } from "./ui.js";
+import {
+  $, cleanup, item, mountUntilPageHide, showError, showUnsubscribed, span, subscribe, timeOf,
+  watchConnection,
+} from "./ui.js";
 
 const errorElement = $("presence-error");
 let leave = null;
@@ -51,7 +54,8 @@ function join(room) {
   });
 
   const failures = [];
-  const presence = pusher.subscribe(`presence-${room}`);
+  $("presence-channel").textContent = `presence-${room}`;
+  const presence = subscribe(pusher, `presence-${room}`, $("presence-subscription"));
   presence.bind("pusher:subscription_succeeded", (members) => renderMembers(members));
   presence.bind("pusher:subscription_error", (status) => subscriptionFailed(failures, presence.name, status));
   presence.bind("pusher:member_added", (member) => {
@@ -63,7 +67,8 @@ function join(room) {
     logPresence(`${member.info?.name || member.id} left`);
   });
 
-  const chat = pusher.subscribe(`private-chat-${room}`);
+  $("chat-channel").textContent = `private-chat-${room}`;
+  const chat = subscribe(pusher, `private-chat-${room}`, $("chat-subscription"));
   chat.bind("pusher:subscription_succeeded", () => {
     $("chat-button").disabled = false;
   });
@@ -99,6 +104,8 @@ function join(room) {
     $("member-count").textContent = "0";
     $("presence-state").textContent = "not joined";
     $("presence-state").dataset.state = "initialized";
+    showUnsubscribed($("presence-subscription"));
+    showUnsubscribed($("chat-subscription"));
     $("signin-status").textContent = "";
   };
 }

@@ -1,6 +1,9 @@
 // The guide's SessionListener: agent-message events on agent-{sessionId}, in arrival order.
 import { createPusher } from "./config.js";
-import { $, cleanup, item, mountUntilPageHide, postJson, showError, span, timeOf, watchConnection } from "./ui.js";
+import {
+  $, cleanup, item, mountUntilPageHide, postJson, showError, showUnsubscribed, span, subscribe,
+  timeOf, watchConnection,
+} from "./ui.js";
 
 const errorElement = $("session-error");
 const stateElement = $("session-state");
@@ -10,7 +13,8 @@ let listeningTo = null;
 function listen(sessionId) {
   const pusher = createPusher();
   watchConnection(pusher, stateElement, errorElement);
-  const channel = pusher.subscribe(`agent-${sessionId}`);
+  $("session-channel").textContent = `agent-${sessionId}`;
+  const channel = subscribe(pusher, `agent-${sessionId}`, $("session-subscription"));
   channel.bind("pusher:subscription_succeeded", () => {
     $("run-button").disabled = false;
   });
@@ -38,6 +42,7 @@ function listen(sessionId) {
     $("run-button").disabled = true;
     stateElement.textContent = "not listening";
     stateElement.dataset.state = "initialized";
+    showUnsubscribed($("session-subscription"));
   };
 }
 

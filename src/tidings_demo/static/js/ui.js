@@ -28,7 +28,7 @@ export function showError(element, message) {
 }
 
 // Mirrors the connection's state into `stateElement` (data-state drives the colour) and shows
-// connection errors in `errorElement`. Returns nothing: bindings go with pusher.disconnect().
+// connection errors in `errorElement`. Returns nothing: cleanup() removes the bindings.
 export function watchConnection(pusher, stateElement, errorElement) {
   const show = (state) => {
     stateElement.textContent = state;
@@ -50,13 +50,46 @@ export function watchConnection(pusher, stateElement, errorElement) {
   });
 }
 
-// The cleanup the guide prescribes for a component that goes away.
+// pusher.subscribe(channelName), with that subscription's own state shown in `stateElement`
+// (text and data-state): "subscribing" until tidings answers, then "subscribed" or
+// "refused (status type)". Connected is not subscribed: events only arrive once subscribed.
+// pusher-js drops every subscription when the connection goes and subscribes again once it is
+// back, so any connection state but "connected" means "subscribing" again.
+export function subscribe(pusher, channelName, stateElement) {
+  const show = (state, text = state, detail = "") => {
+    stateElement.textContent = text;
+    stateElement.dataset.state = state;
+    stateElement.title = detail;
+  };
+  show("subscribing");
+  const channel = pusher.subscribe(channelName);
+  channel.bind("pusher:subscription_succeeded", () => show("subscribed"));
+  channel.bind("pusher:subscription_error", (status) => {
+    const reason = [status?.status, status?.type].filter(Boolean).join(" ");
+    show("refused", reason ? `refused (${reason})` : "refused", status?.error || "");
+  });
+  pusher.connection.bind("state_change", ({ current }) => {
+    if (current !== "connected") show("subscribing");
+  });
+  return channel;
+}
+
+// What a subscription state element says when there is no subscription (before or after).
+export function showUnsubscribed(stateElement) {
+  stateElement.textContent = "not subscribed";
+  stateElement.dataset.state = "unsubscribed";
+  stateElement.title = "";
+}
+
+// The cleanup the guide prescribes for a component that goes away; then our own connection
+// bindings go too, so a closed client no longer writes to the page.
 export function cleanup(pusher, channels) {
   for (const channel of channels) {
     channel.unbind_all();
     channel.unsubscribe();
   }
   pusher.disconnect();
+  pusher.connection.unbind_all();
 }
 
 // Like React's useEffect: mount now, clean up when the page is left (or when asked to).
