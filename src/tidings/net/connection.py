@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -29,6 +28,8 @@ log = logging.getLogger("tidings.net")
 _HTTP, _WEBSOCKET, _CLOSED = 0, 1, 2
 # Pipelined requests waiting behind the one being served; past this, stop reading.
 MAX_QUEUED_REQUESTS = 16
+_NO_HEADERS: dict[str, str] = {}  # shared by upgraded sockets, which parse no more HTTP
+_NO_BODY: list[bytes] = []
 _PONG = ws.Opcode.PONG
 _CLOSE = ws.Opcode.CLOSE
 
@@ -77,7 +78,7 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._refused: Response | None = None  # decided while parsing; sent once complete
-        self._queue: deque[Request] = deque()
+        self._queue: list[Request] = []  # short: a deque would cost 600 B per socket
         self._serving = False
         self._upgrade_rest: bytes | None = None
         self._reader: ws.FrameReader | None = None
@@ -214,7 +215,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _next_request(self) -> None:
         while self._queue and not self._serving and self._mode == _HTTP:
-            request = self._queue.popleft()
+            request = self._queue.pop(0)
             if not request.method:  # the marker of _refuse_now
                 assert self._refused is not None
                 self._respond_and_close(self._refused)
@@ -287,7 +288,8 @@ class HttpConnection(asyncio.Protocol):
         transport.write(ws.accept_response(accept))
         self._mode = _WEBSOCKET
         self._queue.clear()
-        self._url, self._headers, self._body = b"", {}, []  # an idle socket keeps none of it
+        # An idle socket keeps none of its request.
+        self._url, self._headers, self._body = b"", _NO_HEADERS, _NO_BODY
         self._listener.upgraded(self)
         self._reader = ws.FrameReader(self._listener.max_message_bytes)
         self._socket_handler = self._handler.websocket(request, self)
