@@ -45,8 +45,12 @@ class HttpConnection(asyncio.Protocol):
         "_body_size",
         "_close_timer",
         "_closing",
+        "_completed",
+        "_dispatching",
         "_eager",
+        "_eof",
         "_handler",
+        "_head_began",
         "_head_bytes",
         "_headers",
         "_in_head",
@@ -75,11 +79,15 @@ class HttpConnection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._head_bytes = 0
         self._in_head = False
+        self._head_began = False
+        self._completed = False
         self._body: list[bytes] = []
         self._body_size = 0
         self._refused: Response | None = None  # decided while parsing; sent once complete
         self._queue: list[Request] = []  # short: a deque would cost 600 B per socket
         self._serving = False
+        self._dispatching = False
+        self._eof = False
         self._upgrade_rest: bytes | None = None
         self._reader: ws.FrameReader | None = None
         self._socket_handler: SocketHandler | None = None
@@ -107,8 +115,11 @@ class HttpConnection(asyncio.Protocol):
             self._parse(data)
 
     def eof_received(self) -> bool | None:
-        # A half-closed peer sends nothing more; answering what it asked, then closing, is
-        # what both HTTP and RFC 6455 expect, and returning False lets the transport close.
+        # A half-closed peer sends nothing more, but may still read: requests it sent are
+        # answered first (True keeps our side open), then the connection closes.
+        if self._mode == _HTTP and (self._serving or self._queue):
+            self._eof = True
+            return True
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -127,6 +138,9 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         if parser is None:
             return
+        # Bytes that arrive while one request's head is still open all belong to that head.
+        continuing = self._in_head
+        self._head_began = self._completed = False
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -139,10 +153,13 @@ class HttpConnection(asyncio.Protocol):
             # request's response closes the connection.
             self._refuse_now(_error(400, "Malformed HTTP request"))
         else:
-            if self._in_head:
-                self._head_bytes += len(data)  # llhttp reports a header only once it ends
+            # llhttp reports a header only once it ends, so an open head is bounded by the
+            # bytes it has sent: all of this read if the head was open before it or began at
+            # its start (nothing completed before it); a head that began behind another
+            # request in this read counts from the next read (at most one read over).
+            if self._in_head and ((continuing and not self._head_began) or not self._completed):
+                self._head_bytes += len(data)
                 if self._head_bytes > self._listener.max_header_bytes:
-                    # At once, not when the head ends: a head that never ends is the threat.
                     self._refuse_now(_error(431, "Request headers are too large"))
         if not self._serving:
             self._next_request()
@@ -152,6 +169,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers = {}
         self._head_bytes = 0
         self._in_head = True
+        self._head_began = True
         self._body = []
         self._body_size = 0
         self._refused = None
@@ -192,6 +210,7 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         if parser is None or self._mode != _HTTP:
             return
+        self._completed = True
         self.request_started = None
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
@@ -214,6 +233,15 @@ class HttpConnection(asyncio.Protocol):
         self._refused = response
 
     def _next_request(self) -> None:
+        if self._dispatching:  # an eager request finished inside the loop below: it goes on
+            return
+        self._dispatching = True
+        try:
+            self._dispatch()
+        finally:
+            self._dispatching = False
+
+    def _dispatch(self) -> None:
         while self._queue and not self._serving and self._mode == _HTTP:
             request = self._queue.pop(0)
             if not request.method:  # the marker of _refuse_now
@@ -246,6 +274,8 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         keep_alive = request.keep_alive and not self._listener.draining
+        if self._eof and not self._queue:
+            keep_alive = False  # the peer is done sending: this was its last request
         transport.write(serialize(response, keep_alive))
         self._serving = False
         if not keep_alive:
