@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,18 +21,29 @@ import orjson
 from bench import pusher_wire as wire
 
 SAMPLE_EVERY = 20
+# Linux picks a connect()'s ephemeral port from one parity half of the range first; once about
+# 14k sockets from one source address go to one server port, each connect() scans that half
+# (~1 ms of kernel time), and the idle scenario's connect rate would measure that. So every
+# block of this many sockets after the first comes from its own loopback source address
+# (127.0.0.2, 127.0.0.3, ...: all of 127/8 is loopback), bound with IP_BIND_ADDRESS_NO_PORT so
+# that the port is still chosen at connect() (a bind() to port 0 next to 10k connected sockets
+# is as slow). Scenarios with at most this many sockets are unchanged.
+SOURCE_BLOCK = 10000
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux, since 4.2
 
 
 class Tally:
     """Counters shared by every subscriber of a scenario, with waiters on the delivery count."""
 
-    __slots__ = ("closed", "delivered", "errors", "samples", "waiters")
+    __slots__ = ("closed", "delivered", "errors", "receipts", "samples", "waiters")
 
     def __init__(self) -> None:
         self.delivered = 0
         self.closed = 0
         self.errors: list[str] = []
         self.samples: list[int] = []
+        # (pool index, receive time) of pre-signed triggers (bench/wrk.py), when not None.
+        self.receipts: list[tuple[int, int]] | None = None
         self.waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def add(self, count: int) -> None:
@@ -163,6 +175,7 @@ class Subscriber(asyncio.Protocol):
     def _sample(self, frames: list[tuple[int, bytes]]) -> None:
         now = time.perf_counter_ns()
         marker, samples, count = self.marker, self.tally.samples, 0
+        receipts = self.tally.receipts
         for opcode, payload in frames:
             if opcode != wire.OP_TEXT or marker not in payload:
                 continue
@@ -170,6 +183,9 @@ class Subscriber(asyncio.Protocol):
             if b'\\"t\\":' in payload:
                 data = orjson.loads(orjson.loads(payload)["data"])
                 samples.append(now - data["t"])
+            elif receipts is not None and b'\\"i\\":' in payload:
+                data = orjson.loads(orjson.loads(payload)["data"])
+                receipts.append((data["i"], now))
         if count:
             self.tally.add(count)
 
@@ -191,6 +207,27 @@ class Target:
     creds: wire.Credentials = field(default_factory=wire.Credentials)
 
 
+def source_address(index: int, host: str) -> str | None:
+    """The local address for subscriber ``index`` (None: the kernel's default)."""
+    block = index // SOURCE_BLOCK
+    if block == 0 or not host.startswith("127."):
+        return None
+    return f"127.0.0.{1 + block}"
+
+
+async def _connected_from(source: str, host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def open_subscribers(
     target: Target,
     tally: Tally,
@@ -209,18 +246,23 @@ async def open_subscribers(
     deadline = loop.time() + timeout
     request = wire.handshake_request(target.host, target.port, target.creds.key)
 
+    async def connect(index: int, channel: str | None) -> Subscriber:
+        def factory() -> Subscriber:
+            return Subscriber(tally, marker, request, index % SAMPLE_EVERY == 0, channel)
+
+        source = source_address(index, target.host)
+        if source is None:
+            _, sub = await loop.create_connection(factory, target.host, target.port)
+        else:
+            sock = await _connected_from(source, target.host, target.port)
+            _, sub = await loop.create_connection(factory, sock=sock)
+        return sub
+
     async def one(index: int) -> Subscriber:
         channel = channels(index)
         async with gate:
             left = max(0.1, deadline - loop.time())
-            _, sub = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: Subscriber(tally, marker, request, index % SAMPLE_EVERY == 0, channel),
-                    target.host,
-                    target.port,
-                ),
-                left,
-            )
+            sub = await asyncio.wait_for(connect(index, channel), left)
             ready = sub.subscribed if channel is not None else sub.socket_id
             try:
                 await asyncio.wait_for(ready, max(0.1, deadline - loop.time()))

@@ -95,10 +95,11 @@ class CpuWindow:
         self._busy = machine_busy_seconds()
         return self
 
-    def stop(self) -> dict[str, float]:
+    def stop(self, extra_loadgen_s: float = 0.0) -> dict[str, float]:
+        """``extra_loadgen_s``: CPU the load generator used in other processes (wrk)."""
         wall = time.perf_counter() - self._wall
         server = (tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0) - self._server
-        own = own_cpu_seconds() - self._own
+        own = own_cpu_seconds() - self._own + extra_loadgen_s
         busy = machine_busy_seconds() - self._busy
         return {
             "seconds": wall,

@@ -146,6 +146,13 @@ def event_data(send_ns: int, seq: int, size: int) -> str:
     return head + "x" * max(0, size - len(head) - 2) + '"}'
 
 
+def indexed_data(index: int, size: int) -> str:
+    """The payload of a pre-signed trigger (bench/wrk.py): no send time, which the signed body
+    cannot carry, but the request's index in its pool, padded; wrk logs when it sends it."""
+    head = f'{{"i":{index},"p":"'
+    return head + "x" * max(0, size - len(head) - 2) + '"}'
+
+
 # -- HTTP API ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Credentials:

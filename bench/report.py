@@ -17,8 +17,11 @@ from bench.stats import Spread, ratio, spread
 HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
     "idle": [
         ("connect_per_s", "connects+subscribes /s", True),
+        ("server_cpu_us_per_connect", "server CPU µs per connect+subscribe", False),
+        ("server_cpu_pct", "server CPU % while connecting", None),
         ("rss_per_conn_kib", "server RSS per connection (KiB)", False),
         ("rss_mib", "server RSS (MiB)", False),
+        ("closed", "sockets closed by the server", False),
     ],
     "fanout": [
         ("triggers_per_s", "events accepted /s", True),
@@ -37,11 +40,17 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
         ("losses", "losses (must be 0)", False),
     ],
     "channels": [
-        ("triggers_per_s", "events accepted /s", True),
-        ("p50_ms", "p50 delivery latency (ms)", False),
-        ("p99_ms", "p99 delivery latency (ms)", False),
+        ("triggers_per_s", "triggers /s (wrk)", True),
+        ("p50_ms", "p50 trigger→receive (ms)", False),
+        ("p99_ms", "p99 trigger→receive (ms)", False),
+        ("http_p99_ms", "p99 HTTP response (ms)", False),
+        ("server_cpu_us_per_trigger", "server CPU µs per trigger", False),
         ("server_cpu_pct", "server CPU %", None),
         ("losses", "losses (must be 0)", False),
+        ("non_2xx", "non-2xx answers (must be 0)", False),
+        ("error_bodies", "error bodies (must be 0)", False),
+        ("socket_errors", "wrk socket errors (must be 0)", False),
+        ("new_connections_per_request", "new TCP connections per request", None),
     ],
     "presence": [
         ("join_s", "time for all to join (s)", False),
@@ -53,22 +62,35 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
     ],
     "http": [
         ("requests_per_s", "requests /s", True),
-        ("requests_per_server_cpu_s", "requests per server CPU-second", True),
+        ("server_cpu_us_per_request", "server CPU µs per request", False),
         ("p50_ms", "p50 (ms)", False),
         ("p99_ms", "p99 (ms)", False),
         ("server_cpu_pct", "server CPU %", None),
+        ("non_2xx", "non-2xx answers (must be 0)", False),
+        ("error_bodies", "error bodies (must be 0)", False),
+        ("socket_errors", "wrk socket errors (must be 0)", False),
         ("new_connections_per_request", "new TCP connections per request", None),
     ],
 }
 BUSY_PCT = 85
-LOAD_ROWS = [("loadgen_cpu_pct", "load generator CPU %"), ("other_cpu_pct", "other load CPU %")]
+LOAD_ROWS = [
+    ("loadgen_cpu_pct", "load generator CPU %"),
+    ("wrk_cpu_pct", "of which wrk CPU %"),
+    ("other_cpu_pct", "other load CPU %"),
+]
+# Under these tables, a line with the ceiling server's figure: (metric, unit).
+CEILING_LINES = {
+    "http": ("requests_per_s", "requests/s"),
+    "channels": ("triggers_per_s", "triggers/s"),
+}
+CEILING_NAMES = ("trivial", "trivial-c")
 SCENARIO_TITLES = {
     "idle": "1. Idle connections",
     "fanout": "2. Fan-out (one channel, triggers as fast as accepted)",
     "latency": "3. Latency (paced triggers, send time in the payload)",
-    "channels": "4. Many channels (one socket per channel, random targets)",
+    "channels": "4. Many channels (one socket per channel, wrk triggers to random channels)",
     "presence": "5. Presence join",
-    "http": "6. HTTP API alone (no subscribers)",
+    "http": "6. HTTP API alone (wrk, no subscribers)",
 }
 CHARTS = [
     ("idle", "rss_per_conn_kib", "RSS per idle connection (KiB)"),
@@ -76,7 +98,7 @@ CHARTS = [
     ("fanout", "deliveries_per_s", "fan-out deliveries /s"),
     ("fanout", "deliveries_per_server_cpu_s", "fan-out deliveries per server CPU-s"),
     ("latency", "p99_ms", "latency p99 (ms)"),
-    ("channels", "triggers_per_s", "many channels: events /s"),
+    ("channels", "triggers_per_s", "many channels: triggers /s"),
     ("presence", "join_s", "presence: time to join (s)"),
     ("http", "requests_per_s", "HTTP API requests /s"),
 ]
@@ -111,6 +133,7 @@ def machine() -> dict[str, str]:
         "node": run("node", "--version").strip(),
         "libraries": f"aiohttp {aiohttp.__version__}, uvloop {uvloop.__version__}, "
         f"orjson {orjson.__version__}",
+        "wrk": run("wrk", "-v").split("\n", 1)[0].strip() or "not installed",
         "loadavg_at_start": Path("/proc/loadavg").read_text().strip(),
     }
 
@@ -167,7 +190,6 @@ def markdown(run: dict[str, Any]) -> str:
     meta = run["meta"]
     targets = meta["targets"]
     compared = [t for t in ("tidings", "soketi") if t in targets]
-    extra = [t for t in targets if t not in compared]
     lines = [
         f"# tidings vs soketi — {meta['started']}",
         "",
@@ -179,8 +201,10 @@ def markdown(run: dict[str, Any]) -> str:
         "Servers: " + "; ".join(meta["versions"].values()),
         "",
         "Cells are medians over repetitions, ± half the min-max range as % of the median. The "
-        "ratio is tidings/soketi; ✓ marks tidings better by more than 10%, ✗ worse. `trivial` is "
-        "bench/trivial_server.py, run once: the load generator's ceiling, not a competitor. "
+        "ratio is tidings/soketi; ✓ marks tidings better by more than 10%, ✗ worse. `trivial` "
+        "(bench/trivial_server.py, aiohttp) and `trivial-c` (bench/trivial_http.c, for the "
+        "wrk-driven http and channels scenarios) are run once: the load generator's ceiling, "
+        "not competitors. "
         "'other load CPU %' is machine busy time minus server and load generator: when it is "
         "high, other work shared the cores and the figures are noisy. ⚠ after a case: the load "
         "generator used most of its core there, so those figures may be its limit, not the "
@@ -194,26 +218,28 @@ def markdown(run: dict[str, Any]) -> str:
         cases = [case for (s, case) in groups if s == scenario]
         if not cases:
             continue
+        present = {t for case in cases for t in groups[(scenario, case)]}
+        extra = [t for t in targets if t not in compared and t in present]
         header = ["case", "metric", *compared]
         if len(compared) == 2:
             header.append("tidings/soketi")
         header += extra
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "---|" * len(header))
-        rows = HEADLINES[scenario] + (
-            [(m, label, None) for m, label in LOAD_ROWS] if scenario != "idle" else []
-        )
+        rows = HEADLINES[scenario] + [(m, label, None) for m, label in LOAD_ROWS]
         for case in cases:
             per_target = groups[(scenario, case)]
             busy = [t for t in targets if _loadgen_bound(per_target.get(t, {}))]
             shown_case = case + (
                 f" ⚠ load generator ≥{BUSY_PCT}% ({', '.join(busy)})" if busy else ""
             )
-            for index, (metric, label, higher) in enumerate(rows):
+            first = True
+            for metric, label, higher in rows:
                 summaries = {t: spread(per_target.get(t, {}).get(metric, [])) for t in targets}
                 if all(s is None for s in summaries.values()):
                     continue
-                cells = [shown_case if index == 0 else "", label]
+                cells = [shown_case if first else "", label]
+                first = False
                 cells += [_cell(summaries[t]) for t in compared]
                 if len(compared) == 2:
                     tidings, soketi = summaries["tidings"], summaries["soketi"]
@@ -224,6 +250,7 @@ def markdown(run: dict[str, Any]) -> str:
                 cells += [_cell(summaries[t]) for t in extra]
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _notes(scenario, cases, groups, meta)
     if run.get("server_log"):
         lines += ["## Warnings and errors in the servers' logs", ""]
         lines += [f"- `{line}`" for line in run["server_log"][:50]]
@@ -235,6 +262,40 @@ def markdown(run: dict[str, Any]) -> str:
         ]
         lines.append("")
     return "\n".join(lines)
+
+
+def _notes(
+    scenario: str,
+    cases: list[str],
+    groups: dict[tuple[str, str], dict[str, dict[str, list[Any]]]],
+    meta: dict[str, Any],
+) -> list[str]:
+    """Lines under a table: the load generator's ceiling, and what bounds the idle maximum."""
+    lines = []
+    if scenario in CEILING_LINES:
+        metric, unit = CEILING_LINES[scenario]
+        versions = meta.get("versions", {})
+        for case in cases:
+            for name in CEILING_NAMES:
+                summary = spread(groups[(scenario, case)].get(name, {}).get(metric, []))
+                if summary is None:
+                    continue
+                what = versions.get(name, name)
+                lines.append(
+                    f"**Load generator ceiling** ({case}): {_number(summary.median)} {unit} "
+                    f"against {name}: {what}."
+                )
+    if scenario == "idle" and any(case.endswith("(max)") for case in cases):
+        scale = meta.get("scale", {})
+        limit = meta.get("fd_limit")
+        lines.append(
+            f"The (max) step is the most this machine allows: {scale.get('max_sockets')} "
+            f"sockets. Every process may open at most {limit} files (RLIMIT_NOFILE, hard limit); "
+            "the server holds a descriptor per socket, less ~1,000 left for its own files. One "
+            "load generator process holds all of them (a descriptor each plus a few dozen of its "
+            "own, under the same limit), so more load generator processes would not raise it."
+        )
+    return [*lines, ""] if lines else []
 
 
 def chart(run: dict[str, Any], path: Path) -> bool:
@@ -253,6 +314,7 @@ def chart(run: dict[str, Any], path: Path) -> bool:
         "tidings-2w": "#1b9e77",
         "soketi": "#e07b39",
         "trivial": "#9a9a9a",
+        "trivial-c": "#5a5a5a",
     }
     panels = [(s, m, t) for s, m, t in CHARTS if any(key[0] == s for key in groups)]
     if not panels:

@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.run            # full run, 3 repetitions (about 15 minutes, estimated)
     .venv/bin/python -m bench.run --quick    # smoke run at small scale (about 3 minutes)
 
+The http and channels scenarios need wrk (`apt-get install wrk`); the trivial-c ceiling needs gcc.
+
 The load generator (this process) runs on CPU 1 and each server on CPU 0 (taskset). Servers are
 started fresh for every scenario, alternating tidings and soketi, with the order swapped on
 every repetition. Results go to bench/results/latest.{json,md,png}.
@@ -16,6 +18,7 @@ import dataclasses
 import os
 import resource
 import shlex
+import shutil
 import sys
 import time
 import traceback
@@ -27,12 +30,24 @@ import uvloop
 from bench import report
 from bench.loadgen import Target
 from bench.scenarios import FULL, QUICK, SCENARIOS, Scale, Server
-from bench.servers import HOST, ROOT, SERVERS, ServerProcess
+from bench.servers import (
+    CEILING_DEFAULT,
+    CEILINGS,
+    HOST,
+    ROOT,
+    SERVERS,
+    SUPPORTED,
+    ServerProcess,
+    build_trivial_c,
+)
+from bench.wrk import WrkMissing, wrk_path
 
 LOADGEN_CPU = "1"
 SCENARIO_TIMEOUT = 300.0
 WANTED_FDS = 65536
-CEILING_SKIPS = {"presence"}  # the trivial server has no presence channels
+WRK_SCENARIOS = {"http", "channels"}
+# Descriptors left to each side for its own files when the idle scenario goes to the maximum.
+FD_RESERVE = 1000
 
 
 def pin_to_loadgen_cpu() -> None:
@@ -56,6 +71,47 @@ def raise_fd_limit() -> int:
     return soft
 
 
+def max_sockets(fd_limit: int) -> int:
+    """The most WebSockets this machine lets the idle scenario hold: each side (the server and
+    this one load generator process) needs a descriptor per socket under the same per-process
+    file limit, less a reserve for its own files, and every socket takes an ephemeral port."""
+    try:
+        low, high = (
+            int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        )
+        ports = high - low + 1
+    except (OSError, ValueError):
+        ports = 28232
+    return max(0, (min(fd_limit, ports) - FD_RESERVE) // 1000 * 1000)
+
+
+def _override(scale: Scale, assignments: list[str]) -> Scale:
+    """--set name=value: any Scale field; tuples comma-separated, booleans true/false."""
+    changes: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(scale)}
+    for assignment in assignments:
+        name, _, text = assignment.partition("=")
+        name = name.strip().replace("-", "_")
+        if name not in names or not text:
+            raise SystemExit(
+                f"--set {assignment!r}: expected NAME=VALUE, NAME one of {sorted(names)}"
+            )
+        current = getattr(scale, name)
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(text)
+                value: Any = text.lower() in ("1", "true", "yes", "on")
+            elif isinstance(current, tuple):
+                value = tuple(int(v) for v in text.split(",") if v)
+            else:
+                value = type(current)(text)
+        except ValueError:
+            raise SystemExit(f"--set {assignment!r}: not a {type(current).__name__}") from None
+        changes[name] = value
+    return dataclasses.replace(scale, **changes)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small smoke run (≤1k sockets)")
@@ -69,6 +125,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the trivial-server ceiling run"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a scenario size, e.g. --set channels_sockets=2000 --set http_seconds=3 "
+        "--set idle_steps=10000 (fields of bench.scenarios.Scale)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--note", default="", help="a sentence to print at the top of the report")
     args = parser.parse_args(argv)
@@ -78,22 +142,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS) | set(args.targets) - set(SERVERS)
     if unknown:
         parser.error(f"unknown scenario or target: {', '.join(sorted(unknown))}")
+    args.scale = _override(QUICK if args.quick else FULL, args.set)
     return args
 
 
 def plan(args: argparse.Namespace) -> list[tuple[int, str, str]]:
-    """(rep, scenario, target), alternating targets and swapping their order each rep."""
+    """(rep, scenario, target), alternating targets and swapping their order each rep; in rep 1
+    each scenario's ceiling server too (bench/servers.py CEILINGS)."""
     steps = []
     for rep in range(args.reps):
         order = args.targets if rep % 2 == 0 else list(reversed(args.targets))
-        if rep == 0 and not args.no_ceiling and "trivial" not in order:
-            order = [*order, "trivial"]
         for scenario in args.scenarios:
-            for target in order:
-                if target == "trivial" and scenario in CEILING_SKIPS:
+            targets = list(order)
+            ceiling = CEILINGS.get(scenario, CEILING_DEFAULT)
+            if rep == 0 and not args.no_ceiling and ceiling and ceiling not in targets:
+                targets.append(ceiling)
+            for target in targets:
+                if target in SUPPORTED and scenario not in SUPPORTED[target]:
                     continue
                 steps.append((rep, scenario, target))
     return steps
+
+
+def preflight(steps: list[tuple[int, str, str]]) -> str | None:
+    """What the planned steps need beyond Python: a message saying what is missing, or None."""
+    scenarios = {scenario for _, scenario, _ in steps}
+    if scenarios & WRK_SCENARIOS:
+        try:
+            wrk_path()
+        except WrkMissing as missing:
+            others = ",".join(s for s in SCENARIOS if s not in WRK_SCENARIOS)
+            needing = " and ".join(sorted(scenarios & WRK_SCENARIOS))
+            return (
+                f"{missing}. It drives the HTTP API in the {needing} scenario(s); install it, "
+                f"or leave them out: --scenarios {others}"
+            )
+    if any(target == "trivial-c" for _, _, target in steps):
+        try:
+            build_trivial_c()
+        except RuntimeError as error:
+            return str(error)
+    if shutil.which("taskset") is None:
+        return "taskset is missing (Debian package util-linux)"
+    return None
 
 
 async def run_step(
@@ -113,8 +204,15 @@ async def run_step(
 
 
 async def main(args: argparse.Namespace) -> int:
-    scale = QUICK if args.quick else FULL
     steps = plan(args)
+    missing = preflight(steps)
+    if missing:
+        print(f"bench: {missing}", file=sys.stderr, flush=True)
+        return 2
+    fd_limit = raise_fd_limit()
+    scale: Scale = args.scale
+    if scale.idle_max and not scale.max_sockets:
+        scale = dataclasses.replace(scale, max_sockets=max_sockets(fd_limit))
     targets = sorted({t for _, _, t in steps}, key=list(SERVERS).index)
     processes = {name: SERVERS[name]() for name in targets}
     started = time.time()
@@ -128,7 +226,7 @@ async def main(args: argparse.Namespace) -> int:
             "scale": dataclasses.asdict(scale),
             "machine": report.machine(),
             "pinning": f"servers on CPU 0, load generator on CPU {LOADGEN_CPU} (taskset)",
-            "fd_limit": raise_fd_limit(),
+            "fd_limit": fd_limit,
             "note": args.note,
         },
         "results": [],
@@ -138,7 +236,7 @@ async def main(args: argparse.Namespace) -> int:
     run["meta"]["versions"] = {}
     print(f"{len(steps)} steps: {', '.join(targets)} x {', '.join(args.scenarios)}", flush=True)
     for number, (rep, scenario, target) in enumerate(steps, 1):
-        step = f"[{number}/{len(steps)}] rep {rep + 1} {scenario:<9} {target:<8}"
+        step = f"[{number}/{len(steps)}] rep {rep + 1} {scenario:<9} {target:<9}"
         print(step, end="", flush=True)
         began = time.perf_counter()
         process = processes[target]
@@ -169,8 +267,11 @@ def _headline(cases: dict[str, dict[str, float]]) -> str:
     parts = []
     for case, metrics in cases.items():
         shown = [f"{k}={metrics[k]:.4g}" for k in keys if k in metrics][:2]
-        if metrics.get("losses"):
-            shown.append(f"LOSSES={metrics['losses']:.0f}")
+        for key in ("losses", "non_2xx", "error_bodies", "socket_errors"):
+            if metrics.get(key, 0) > 0:  # NaN, for not measured, is not > 0
+                shown.append(f"{key.upper()}={metrics[key]:.0f}")
+        if "new_connections_per_request" in metrics and metrics["new_connections_per_request"] > 0:
+            shown.append(f"reconnects/req={metrics['new_connections_per_request']:.2f}")
         if "rss_per_conn_kib" in metrics:
             shown.append(f"rss/conn={metrics['rss_per_conn_kib']:.1f}KiB")
         parts.append(f"{case}: {' '.join(shown)}")

@@ -1,20 +1,45 @@
 """The six scenarios. Each runs against one freshly started server and returns, per case, a flat
-dict of metrics. Every loop here is bounded in count and in time."""
+dict of metrics. Every loop here is bounded in count and in time. The HTTP API load of the
+http and channels scenarios comes from wrk (bench/wrk.py), the rest from bench/loadgen.py."""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import random
+import resource
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
 from bench import pusher_wire as wire
-from bench.loadgen import ApiClient, Subscriber, Tally, Target, close_all, open_subscribers
-from bench.procstat import CpuWindow, tree_rss_bytes
+from bench.loadgen import (
+    SAMPLE_EVERY,
+    ApiClient,
+    Subscriber,
+    Tally,
+    Target,
+    close_all,
+    open_subscribers,
+)
+from bench.procstat import CpuWindow, tree_cpu_seconds, tree_rss_bytes
 from bench.stats import latency_summary
+from bench.wrk import (
+    Signed,
+    WrkProcess,
+    WrkResult,
+    WrkRun,
+    match_latencies,
+    monotonic_ns,
+    read_sends,
+    request_file,
+    run_wrk,
+)
 
 EVENT = "bench"
 MARKER = wire.event_marker(EVENT)
@@ -22,6 +47,10 @@ MEMBER_MARKER = wire.event_marker("pusher_internal:member_added")
 DRAIN_SECONDS = 5.0
 # A second bound on every request loop, besides its deadline.
 MAX_REQUESTS = 2_000_000
+# wrk in the channels scenario: time allowed for it to start before its warm-up phase, and the
+# drain phase after the measured one (at least this long: wrk takes whole seconds).
+WRK_STARTUP_NS = 300_000_000
+WRK_DRAIN_NS = 1_000_000_000
 
 Metrics = dict[str, float]
 Cases = dict[str, Metrics]
@@ -30,6 +59,10 @@ Cases = dict[str, Metrics]
 @dataclass(frozen=True, slots=True)
 class Scale:
     idle_steps: tuple[int, ...] = (1000, 5000, 10000)
+    # One more idle step at max_sockets: the most this machine allows (bench/run.py sets it from
+    # the per-process file limit; 0 = unknown, no such step).
+    idle_max: bool = True
+    max_sockets: int = 0
     fanout_subscribers: tuple[int, ...] = (1000, 5000)
     fanout_seconds: float = 10.0
     warmup_seconds: float = 1.0
@@ -38,20 +71,26 @@ class Scale:
     latency_seconds: float = 10.0
     channels_sockets: int = 10000
     channels_seconds: float = 10.0
+    channels_pool: int = 10000  # pre-signed triggers, each to a random channel, cycled by wrk
+    channels_connections: int = 32
     presence_members: int = 1000
-    http_clients: int = 32
-    http_seconds: float = 10.0
+    http_connections: int = 32  # wrk -c
+    http_threads: int = 1  # wrk -t
+    http_seconds: int = 10  # wrk takes whole seconds
+    # wrk_pusher.lua's response() hook: exact non-2xx, "error" bodies (soketi answers errors with
+    # 200) and Connection: close counts, for some wrk CPU per response.
+    wrk_check: bool = True
     # Closed loop: never more than this many events per subscriber sent but not yet received, so
     # the server's send buffers stay far below their limits and what we measure is throughput.
     window: int = 20
     publishers: int = 4
-    channel_publishers: int = 16
     payload_bytes: int = 100
 
 
 FULL = Scale()
 QUICK = Scale(
     idle_steps=(200, 500, 1000),
+    idle_max=False,
     fanout_subscribers=(200, 1000),
     fanout_seconds=2.0,
     warmup_seconds=0.5,
@@ -60,7 +99,7 @@ QUICK = Scale(
     channels_sockets=1000,
     channels_seconds=2.0,
     presence_members=200,
-    http_seconds=2.0,
+    http_seconds=2,
 )
 
 
@@ -98,13 +137,33 @@ def _body(channels: list[str], seq: int, size: int) -> bytes:
 
 
 # -- 1. idle connections -------------------------------------------------------------------------
+def idle_steps(scale: Scale) -> list[int]:
+    steps = list(scale.idle_steps)
+    if scale.idle_max and scale.max_sockets > max(steps, default=0):
+        steps.append(scale.max_sockets)
+    return steps
+
+
+def _own_free_fds() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft - len(os.listdir("/proc/self/fd"))
+
+
 async def idle(server: Server, scale: Scale) -> Cases:
+    steps = idle_steps(scale)
+    # This one process holds every socket, one descriptor each: check it has them to spare.
+    if steps and steps[-1] > _own_free_fds() - 50:
+        raise RuntimeError(
+            f"{steps[-1]} sockets need {steps[-1]} descriptors; this process has "
+            f"{_own_free_fds()} left under its file limit"
+        )
     await asyncio.sleep(1.0)
     baseline = tree_rss_bytes(server.pid)
-    tally, subs, cases = Tally(), [], {}
+    tally, subs, cases = Tally(), list[Subscriber](), Cases()
     try:
-        for step in scale.idle_steps:
+        for step in steps:
             added = step - len(subs)
+            cpu = CpuWindow(server.pid).start()
             started = time.perf_counter()
             subs += await open_subscribers(
                 server.target,
@@ -113,16 +172,22 @@ async def idle(server: Server, scale: Scale) -> Cases:
                 lambda i: f"idle-{i % 100}",
                 added,
                 first_index=len(subs),
+                timeout=max(60.0, added / 200),
             )
             elapsed = time.perf_counter() - started
+            usage = cpu.stop()
+            server_cpu_s = usage["server_cpu_pct"] / 100 * usage["seconds"]
             await asyncio.sleep(1.0)  # let the server settle before reading its memory
             rss = tree_rss_bytes(server.pid)
-            cases[f"idle {_label(step)}"] = {
+            name = f"idle {_label(step)}" + (" (max)" if step == scale.max_sockets else "")
+            cases[name] = {
                 "connections": float(step),
                 "connect_per_s": added / elapsed,
+                "server_cpu_us_per_connect": server_cpu_s / added * 1e6,
                 "rss_mib": rss / 2**20,
                 "rss_per_conn_kib": (rss - baseline) / step / 1024,
                 "closed": float(tally.closed),
+                **usage,
             }
     finally:
         close_all(subs)
@@ -265,45 +330,108 @@ async def latency(server: Server, scale: Scale) -> Cases:
 
 
 # -- 4. many channels ----------------------------------------------------------------------------
+def _wrk_url(target: Target) -> str:
+    return f"http://{target.host}:{target.port}"
+
+
+def _channel_pool(target: Target, scale: Scale) -> tuple[list[Signed], bytes]:
+    """Pre-signed triggers, each to a random channel and carrying its pool index; the ones to
+    a sampling subscriber's channel are flagged so that wrk logs their send time. And the drain
+    trigger, to a channel nobody is on."""
+    creds, path, now = target.creds, wire.events_path(target.creds), time.time()
+    picker = random.Random(7)
+    pool = []
+    for index in range(scale.channels_pool):
+        room = picker.randrange(scale.channels_sockets)
+        data = wire.indexed_data(index, scale.payload_bytes)
+        body = orjson.dumps({"name": EVENT, "channel": f"room-{room}", "data": data})
+        raw = wire.signed_post(target.host, target.port, creds, path, body, now)
+        pool.append(Signed(raw, sampled=room % SAMPLE_EVERY == 0))
+    body = orjson.dumps(_event("drain-nobody", 0, scale.payload_bytes))
+    return pool, wire.signed_post(target.host, target.port, creds, path, body, now)
+
+
+async def _sleep_until(deadline_ns: int) -> None:
+    await asyncio.sleep(max(0.0, (deadline_ns - monotonic_ns()) / 1e9))
+
+
 async def many_channels(server: Server, scale: Scale) -> Cases:
     tally, count = Tally(), scale.channels_sockets
+    tally.receipts = []
     subs = await open_subscribers(server.target, tally, MARKER, lambda i: f"room-{i}", count)
-    loop = asyncio.get_running_loop()
-    path = wire.events_path(server.target.creds)
-    picker = random.Random(7)
-    accepted = requests = 0
-    stop_at = loop.time() + scale.warmup_seconds + scale.channels_seconds
-
-    async def publish(client: ApiClient) -> None:
-        nonlocal accepted, requests
-        while loop.time() < stop_at and requests < MAX_REQUESTS:
-            channel = f"room-{picker.randrange(count)}"
-            response = await client.post(path, _body([channel], requests, scale.payload_bytes))
-            requests += 1
-            accepted += _accepted(response)
-
-    clients = [ApiClient(server.target) for _ in range(scale.channel_publishers)]
-    tasks = [asyncio.ensure_future(publish(c)) for c in clients]
     try:
-        await asyncio.sleep(scale.warmup_seconds)
-        cpu = CpuWindow(server.pid).start()
-        start, tally.samples = accepted, []
-        await asyncio.sleep(scale.channels_seconds)
-        end, usage, samples = accepted, cpu.stop(), list(tally.samples)
-        await asyncio.wait_for(asyncio.gather(*tasks), DRAIN_SECONDS * 2)
-        await tally.reach(accepted, DRAIN_SECONDS)
+        pool, drain = _channel_pool(server.target, scale)
+        with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scratch:
+            requests_file, sends = Path(scratch) / "requests", Path(scratch) / "sends"
+            requests_file.write_bytes(request_file(pool, drain))
+            measure_from = monotonic_ns() + WRK_STARTUP_NS + int(scale.warmup_seconds * 1e9)
+            measure_to = measure_from + int(scale.channels_seconds * 1e9)
+            seconds = math.ceil((measure_to + WRK_DRAIN_NS - monotonic_ns()) / 1e9)
+            run = WrkRun(
+                _wrk_url(server.target),
+                requests_file,
+                connections=scale.channels_connections,
+                seconds=seconds,
+                check=scale.wrk_check,
+                sends_prefix=sends,
+                measure_from_ns=measure_from,
+                measure_to_ns=measure_to,
+            )
+            process = await WrkProcess(run).start()
+            try:
+                await _sleep_until(measure_from)
+                cpu, wrk_cpu = CpuWindow(server.pid).start(), tree_cpu_seconds(process.pid)
+                await _sleep_until(measure_to)
+                wrk_cpu = tree_cpu_seconds(process.pid) - wrk_cpu
+                usage = cpu.stop(extra_loadgen_s=wrk_cpu)
+                result = await process.result()
+            finally:
+                process.kill()
+            expected = result.sent["warmup"] + result.sent["measured"] - result.rejected
+            await tally.reach(expected, DRAIN_SECONDS)
+            await asyncio.sleep(0.2)  # a duplicate or stray delivery would arrive by now
+            sent_times = read_sends(sends)
     finally:
-        for task in tasks:
-            task.cancel()
-        for client in clients:
-            client.close()
         close_all(subs)
-    metrics = {"triggers_per_s": (end - start) / usage["seconds"]}
-    metrics.update(latency_summary(samples))
+    latencies = match_latencies(sent_times, tally.receipts or [])
+    triggers_per_s = result.sent["measured"] / (scale.channels_seconds or math.nan)
+    server_cpu_s = usage["server_cpu_pct"] / 100 * usage["seconds"]
+    metrics = {"triggers_per_s": triggers_per_s}
+    metrics.update(latency_summary(latencies))
     metrics.update(
-        losses=float(max(0, accepted - tally.delivered)), closed=float(tally.closed), **usage
+        server_cpu_us_per_trigger=server_cpu_s / max(1, result.sent["measured"]) * 1e6,
+        losses=float(max(0, expected - tally.delivered)),
+        extra_deliveries=float(max(0, tally.delivered - expected)),
+        reuse_interval_ms=scale.channels_pool / max(triggers_per_s, 1e-9) * 1e3,
+        closed=float(tally.closed),
+        **_wrk_metrics(result),
+        **usage,
+        wrk_cpu_pct=100 * wrk_cpu / usage["seconds"],
     )
+    if metrics["p99_ms"] > metrics["reuse_interval_ms"] / 2:
+        print(
+            f"    channels: p99 {metrics['p99_ms']:.0f} ms is over half the pool's reuse interval "
+            f"({metrics['reuse_interval_ms']:.0f} ms): raise channels_pool for exact latencies",
+            flush=True,
+        )
     return {f"{_label(count)} channels, 1 socket each": metrics}
+
+
+def _wrk_metrics(result: WrkResult) -> Metrics:
+    """What every wrk-driven case reports about the HTTP side: must-be-zero counts, HTTP latency
+    and reconnections (each "Connection: close" answer makes wrk open a new connection)."""
+    latency = result.latency_us
+    checked = result.checked
+    return {
+        "non_2xx": float(result.non_2xx),
+        "error_bodies": float(result.error_bodies) if checked else math.nan,
+        "socket_errors": float(result.socket_errors),
+        "timeouts": float(result.errors.get("timeout", 0)),
+        "http_p50_ms": latency.get("p50", math.nan) / 1e3,
+        "http_p99_ms": latency.get("p99", math.nan) / 1e3,
+        "new_connections_per_request": result.closes / checked if checked else math.nan,
+        "wrk_requests": float(result.requests),
+    }
 
 
 # -- 5. presence ---------------------------------------------------------------------------------
@@ -356,51 +484,53 @@ async def presence(server: Server, scale: Scale) -> Cases:
 
 # -- 6. HTTP API alone ---------------------------------------------------------------------------
 async def http_api(server: Server, scale: Scale) -> Cases:
-    loop = asyncio.get_running_loop()
-    path = wire.events_path(server.target.creds)
+    """wrk sends one pre-signed trigger (to a channel nobody is on) over keep-alive connections,
+    as fast as it is answered: wrk's static request, no Lua per request."""
+    target, creds = server.target, server.target.creds
     body = orjson.dumps(_event("http-nobody", 0, scale.payload_bytes))
-    done = failed = 0
-    latencies: list[int] = []
-    recording = False
-    stop_at = loop.time() + scale.warmup_seconds + scale.http_seconds
-
-    async def client_loop(client: ApiClient) -> None:
-        nonlocal done, failed
-        while loop.time() < stop_at and done < MAX_REQUESTS:
-            sent = time.perf_counter_ns()
-            response = await client.post(path, body)
-            if recording:
-                latencies.append(time.perf_counter_ns() - sent)
-            done += 1
-            failed += not _accepted(response)
-
-    clients = [ApiClient(server.target) for _ in range(scale.http_clients)]
-    tasks = [asyncio.ensure_future(client_loop(c)) for c in clients]
+    raw = wire.signed_post(target.host, target.port, creds, wire.events_path(creds), body)
+    # One request from Python first: a clear failure if the server refuses the signed request.
+    probe = ApiClient(target)
     try:
-        await asyncio.sleep(scale.warmup_seconds)
-        cpu = CpuWindow(server.pid).start()
-        start, connects, recording = done, sum(c.connects for c in clients), True
-        await asyncio.sleep(scale.http_seconds)
-        end, usage = done, cpu.stop()
-        connects = sum(c.connects for c in clients) - connects
-        await asyncio.wait_for(asyncio.gather(*tasks), DRAIN_SECONDS * 2)
+        answer = await probe.post(wire.events_path(creds), body)
     finally:
-        for task in tasks:
-            task.cancel()
-        for client in clients:
-            client.close()
-    rate = (end - start) / usage["seconds"]
-    summary = latency_summary(latencies)
+        probe.close()
+    if not _accepted(answer):
+        raise RuntimeError(f"the signed trigger was refused: {answer.status} {answer.body[:200]!r}")
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scratch:
+        requests_file = Path(scratch) / "requests"
+        requests_file.write_bytes(request_file([Signed(raw)]))
+        run = WrkRun(
+            _wrk_url(target),
+            requests_file,
+            connections=scale.http_connections,
+            threads=scale.http_threads,
+            seconds=scale.http_seconds,
+            check=scale.wrk_check,
+        )
+        warmup = math.ceil(scale.warmup_seconds)
+        if warmup:
+            await run_wrk(WrkRun(run.url, requests_file, run.connections, run.threads, warmup))
+        cpu = CpuWindow(server.pid).start()
+        result = await run_wrk(run)
+        usage = cpu.stop(extra_loadgen_s=result.cpu_s)
+    rate = result.requests_per_s
+    server_cpu_s = usage["server_cpu_pct"] / 100 * usage["seconds"]
+    latency = result.latency_us
     metrics = {
         "requests_per_s": rate,
-        "requests_per_server_cpu_s": rate / max(usage["server_cpu_pct"] / 100, 1e-9),
-        "p50_ms": summary["p50_ms"],
-        "p99_ms": summary["p99_ms"],
-        "new_connections_per_request": connects / max(1, end - start),
-        "failed": float(failed),
+        "server_cpu_us_per_request": server_cpu_s / max(1, result.requests) * 1e6,
+        "requests_per_server_cpu_s": result.requests / max(server_cpu_s, 1e-9),
+        "p50_ms": latency.get("p50", math.nan) / 1e3,
+        "p90_ms": latency.get("p90", math.nan) / 1e3,
+        "p99_ms": latency.get("p99", math.nan) / 1e3,
+        "max_ms": latency.get("max", math.nan) / 1e3,
+        **_wrk_metrics(result),
         **usage,
+        "wrk_cpu_pct": 100 * result.cpu_s / usage["seconds"],
     }
-    return {f"HTTP API, {scale.http_clients} keep-alive clients": metrics}
+    name = f"HTTP API, wrk -c {scale.http_connections} -t {scale.http_threads}"
+    return {name: metrics}
 
 
 Scenario = Callable[[Server, Scale], Awaitable[Cases]]

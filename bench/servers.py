@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOKETI_SH = Path(os.environ.get("TIDINGS_BENCH_SOKETI_SH", "/work/shared/peers/soketi.sh"))
 SERVER_CPU = "0"
 HOST = "127.0.0.1"
+TRIVIAL_C = ROOT / "bench" / "trivial_http.c"
+BUILD_DIR = Path(tempfile.gettempdir()) / "tidings-bench-build"
 
 # The benchmark app: enough headroom that no limit, rather than speed, decides a result.
 TIDINGS_CONFIG = """\
@@ -223,6 +227,44 @@ class Trivial(_Popened):
         return "bench/trivial_server.py (aiohttp, frame-once raw writes, no checks)"
 
 
+def build_trivial_c() -> Path:
+    """Compile bench/trivial_http.c (once per version of the source) and return the binary."""
+    digest = hashlib.sha256(TRIVIAL_C.read_bytes()).hexdigest()[:16]
+    binary = BUILD_DIR / f"trivial_http-{digest}"
+    if binary.exists():
+        return binary
+    compiler = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
+    if compiler is None:
+        raise RuntimeError(
+            "a C compiler is needed for the trivial-c ceiling server: `apt-get install gcc`, "
+            "or run with --no-ceiling"
+        )
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")
+    built = subprocess.run(
+        [compiler, "-O2", "-Wall", "-o", str(partial), str(TRIVIAL_C)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"{compiler} could not build {TRIVIAL_C}: {built.stderr[-1000:]}")
+    partial.replace(binary)
+    return binary
+
+
+class TrivialC(_Popened):
+    """The HTTP ceiling for wrk (http and channels scenarios): bench/trivial_http.c."""
+
+    name = "trivial-c"
+
+    def command(self) -> list[str]:
+        return [str(build_trivial_c()), str(self.port)]
+
+    def version(self) -> str:
+        return "bench/trivial_http.c (C, epoll, one thread, no checks, gcc -O2)"
+
+
 class Soketi(ServerProcess):
     name = "soketi"
 
@@ -271,4 +313,14 @@ SERVERS: dict[str, type[ServerProcess]] = {
     "tidings-2w": TidingsWorkers,
     "soketi": Soketi,
     "trivial": Trivial,
+    "trivial-c": TrivialC,
+}
+# The load generator's ceiling for each scenario, run once (rep 1) unless --no-ceiling: the
+# least a server can do there. The aiohttp one has no presence channels; the C one only serves
+# what the wrk-driven scenarios need (HTTP triggers, public channels).
+CEILINGS: dict[str, str | None] = {"presence": None, "http": "trivial-c", "channels": "trivial-c"}
+CEILING_DEFAULT = "trivial"
+SUPPORTED: dict[str, set[str]] = {
+    "trivial": {"idle", "fanout", "latency", "channels", "http"},
+    "trivial-c": {"idle", "channels", "http"},
 }

@@ -1,0 +1,47 @@
+"""The report shows each ceiling server only where it ran, with its ceiling line under the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+
+
+def _run() -> dict[str, Any]:
+    def row(target: str, scenario: str, case: str, **metrics: float) -> dict[str, Any]:
+        return {"target": target, "rep": 0, "scenario": scenario, "case": case, "metrics": metrics}
+
+    http = "HTTP API, wrk -c 32 -t 1"
+    return {
+        "meta": {
+            "started": "2026-12-01 08:00:00",
+            "command": "python -m bench.run --quick",
+            "mode": "quick",
+            "reps": 1,
+            "duration_s": 60.0,
+            "machine": {"cores": "2"},
+            "versions": {"trivial-c": "bench/trivial_http.c (C)"},
+            "targets": ["tidings", "soketi", "trivial", "trivial-c"],
+            "fd_limit": 20000,
+            "scale": {"max_sockets": 19000},
+        },
+        "results": [
+            row("tidings", "http", http, requests_per_s=30000.0, non_2xx=0.0),
+            row("soketi", "http", http, requests_per_s=15000.0, non_2xx=0.0),
+            row("trivial-c", "http", http, requests_per_s=150000.0, non_2xx=0.0),
+            row("tidings", "idle", "idle 19k (max)", rss_per_conn_kib=4.0),
+            row("trivial", "idle", "idle 19k (max)", rss_per_conn_kib=15.0),
+        ],
+        "errors": [],
+    }
+
+
+def test_ceiling_columns_and_lines() -> None:
+    text = report.markdown(_run())
+    http = text[text.index("## 6.") :]
+    idle = text[text.index("## 1.") : text.index("## 6.")]
+    assert "| case | metric | tidings | soketi | tidings/soketi | trivial-c |" in http
+    assert "| 30,000 | 15,000 | 2.00x ✓ | 150,000 |" in http
+    assert "ceiling** (HTTP API, wrk -c 32 -t 1): 150,000 requests/s against trivial-c" in http
+    assert "| trivial |" in idle and "trivial-c" not in idle
+    assert "19000 sockets" in idle and "at most 20000 files" in idle
