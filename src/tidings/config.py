@@ -78,7 +78,9 @@ class Config:
     dev_app: bool = False
 
 
-_APP_TYPES = typing.get_type_hints(App)
+# What an [[apps]] entry may set: App's fields, less the ones it derives itself.
+_APP_HINTS = typing.get_type_hints(App)
+_APP_TYPES = {f.name: _APP_HINTS[f.name] for f in dataclasses.fields(App) if f.init}
 _SERVER_TYPES = typing.get_type_hints(ServerSettings)
 # Set by the sender on every webhook request; a target's own headers may not replace them.
 _SIGNED_HEADERS = {"content-type", "x-pusher-key", "x-pusher-signature"}

@@ -37,11 +37,14 @@ class App:
     max_event_batch_size: int = 10
     cache_ttl: float = 1800.0
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+    # Derived once: they are read on every event.
+    max_event_payload_bytes: int = field(init=False, repr=False, compare=False)
+    max_presence_member_bytes: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def max_event_payload_bytes(self) -> int:
-        return int(self.max_event_payload_in_kb * 1024)
-
-    @property
-    def max_presence_member_bytes(self) -> int:
-        return int(self.max_presence_member_size_in_kb * 1024)
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "max_event_payload_bytes", int(self.max_event_payload_in_kb * 1024)
+        )
+        object.__setattr__(
+            self, "max_presence_member_bytes", int(self.max_presence_member_size_in_kb * 1024)
+        )

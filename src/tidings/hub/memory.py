@@ -9,7 +9,7 @@ from typing import Any
 
 from tidings.apps import App
 from tidings.events import EventBus, HubEvent, HubEventKind
-from tidings.hub.base import Adapter, ChannelStats, Joined, Subscriber
+from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber
 from tidings.hub.local import LocalSockets, presence_full
 from tidings.protocol import messages
 from tidings.protocol.channels import is_presence
@@ -160,6 +160,11 @@ class MemoryAdapter(Adapter):
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
         self._local.deliver(app_id, channel, payload, except_socket_id)
+
+    async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
+        deliver = self._local.deliver  # no coroutine per message
+        for channel, payload, except_socket_id in outgoing:
+            deliver(app_id, channel, payload, except_socket_id)
 
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
         self._local.send_to_user(app_id, user_id, payload)

@@ -34,6 +34,7 @@ class Request:
 
     @property
     def query(self) -> dict[str, str]:
+        """The last value of each name; a new dict on each call."""
         return dict(self.query_items)
 
 
@@ -59,8 +60,26 @@ class Response:
     headers: Mapping[str, str] | None = None
 
 
+_SERIALIZED: dict[tuple[int, bytes, str, bool], bytes] = {}  # small header-less responses
+_SERIALIZED_MAX = 256
+
+
 def serialize(response: Response, keep_alive: bool) -> bytes:
-    """The response's bytes; ``Content-Length`` always, so keep-alive clients know where it ends."""
+    """The response's bytes; ``Content-Length`` always, so keep-alive clients know where it ends.
+
+    Small responses without extra headers (``{}``, most answers) are built once and reused."""
+    if response.headers is None and len(response.body) <= 64:
+        key = (response.status, response.body, response.content_type, keep_alive)
+        cached = _SERIALIZED.get(key)
+        if cached is None:
+            if len(_SERIALIZED) >= _SERIALIZED_MAX:
+                _SERIALIZED.clear()
+            cached = _SERIALIZED[key] = _serialize(response, keep_alive)
+        return cached
+    return _serialize(response, keep_alive)
+
+
+def _serialize(response: Response, keep_alive: bool) -> bytes:
     status = response.status
     head = [
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"

@@ -54,11 +54,23 @@ _PREFIXES: tuple[tuple[str, ChannelType], ...] = (
 _PUBLIC = ChannelType(Kind.PUBLIC, cached=False)
 
 
+_KNOWN: dict[str, ChannelType] = {}  # names seen lately: the same ones come back and back
+_KNOWN_MAX = 4096
+
+
 def channel_type(name: str) -> ChannelType:
+    known = _KNOWN.get(name)
+    if known is not None:
+        return known
+    found = _PUBLIC
     for prefix, kind in _PREFIXES:
         if name.startswith(prefix):
-            return kind
-    return _PUBLIC
+            found = kind
+            break
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    _KNOWN[name] = found
+    return found
 
 
 def is_presence(name: str) -> bool:

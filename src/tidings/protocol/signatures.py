@@ -8,17 +8,42 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 from tidings.protocol.errors import ApiError
 
 TIMESTAMP_WINDOW_SECONDS = 600
+_AUTH_PARAMS_IN_ORDER = ("auth_key", "auth_timestamp", "auth_version", "auth_signature")
+_AUTH_PARAMS = frozenset(_AUTH_PARAMS_IN_ORDER)
 EMPTY_BODY_MD5 = hashlib.md5(b"").hexdigest()
 
 
+_BLOCK = 64  # SHA-256's block size, the HMAC key length (RFC 2104)
+_INNER = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER = bytes(byte ^ 0x5C for byte in range(256))
+
+
+@lru_cache(maxsize=1024)
+def _keyed(secret: str) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with the key already absorbed. Copying them per
+    message is HMAC done once per secret instead of per request: about half the cost of
+    ``hmac.digest``, which also looks the algorithm up in OpenSSL on every call."""
+    key = secret.encode()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER)), hashlib.sha256(key.translate(_OUTER))
+
+
 def sign(secret: str, message: str | bytes) -> str:
-    data = message.encode() if isinstance(message, str) else message
-    # hmac.digest is the one-shot C path: no HMAC object, about half the cost of hmac.new.
-    return hmac.digest(secret.encode(), data, "sha256").hex()
+    """HMAC-SHA256 of ``message`` with ``secret``, as lower-case hex."""
+    inner_keyed, outer_keyed = _keyed(secret)
+    inner = inner_keyed.copy()
+    inner.update(message.encode() if isinstance(message, str) else message)
+    outer = outer_keyed.copy()
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
 
 
 def _token_matches(key: str, secret: str, message: str, token: object) -> bool:
@@ -50,8 +75,8 @@ def webhook_signature(secret: str, body: bytes) -> str:
 
 
 def api_string_to_sign(method: str, path: str, params: Iterable[tuple[str, str]]) -> str:
-    pairs = sorted((k.lower(), v) for k, v in params if k != "auth_signature")
-    query = "&".join(f"{k}={v}" for k, v in pairs)
+    pairs = sorted([(k.lower(), v) for k, v in params if k != "auth_signature"])
+    query = "&".join([f"{k}={v}" for k, v in pairs])
     return f"{method.upper()}\n{path}\n{query}"
 
 
@@ -64,15 +89,15 @@ def verify_api_request(
     params: list[tuple[str, str]],
     body: bytes,
     now: float,
+    query: dict[str, str] | None = None,
 ) -> None:
-    """Raise ApiError(401) unless the request carries a valid signature for this app."""
-    query = dict(params)
-    missing = [
-        p
-        for p in ("auth_key", "auth_timestamp", "auth_version", "auth_signature")
-        if p not in query
-    ]
-    if missing:
+    """Raise ApiError(401) unless the request carries a valid signature for this app.
+
+    ``query`` is ``dict(params)``, for a caller that has it already."""
+    if query is None:
+        query = dict(params)
+    if not _AUTH_PARAMS.issubset(query):
+        missing = [p for p in _AUTH_PARAMS_IN_ORDER if p not in query]
         raise ApiError(401, f"Missing authentication parameters: {', '.join(missing)}")
     if query["auth_key"] != key:
         raise ApiError(401, f"Unknown auth_key {query['auth_key']!r} for this app")

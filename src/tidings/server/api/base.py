@@ -19,7 +19,7 @@ from tidings.server.context import Context
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class ApiRequest:
     app: App
     params: dict[str, str]
@@ -75,21 +75,22 @@ class Endpoint(ABC):
         # The network layer has already refused bodies over MAX_BODY_BYTES, with a 413.
         try:
             app = self.find_app(request, match)
-            params = request.query_items
+            params = request.query
             verify_api_request(
                 key=app.key,
                 secret=app.secret,
                 method=request.method,
                 path=request.path,
-                params=params,
+                params=request.query_items,
                 body=request.body,
                 now=time.time(),
+                query=params,
             )
             if not app.enabled:
                 raise ApiError(403, "The app is disabled")
             if self.reads and app.max_read_req_per_sec >= 0:
                 await self.limit(app, "read", 1, app.max_read_req_per_sec)
-            api_request = ApiRequest(app, dict(params), request.body, match)
+            api_request = ApiRequest(app, params, request.body, match)
             return json_response(await self.handle(api_request))
         except ApiError as error:
             return error_response(error)

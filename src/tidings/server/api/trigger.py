@@ -23,7 +23,7 @@ from tidings.server.context import Context
 INFO_ATTRIBUTES = {"user_count", "subscription_count"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class Trigger:
     name: str
     channels: tuple[str, ...]
@@ -43,7 +43,7 @@ def parse_trigger(app: App, item: dict[str, Any], *, single_channel: bool = Fals
     data = item["data"]
     if not isinstance(data, str):
         data = orjson.dumps(data).decode()  # SDKs send strings; be kind to hand-made requests
-    size = len(data.encode())
+    size = len(data) if data.isascii() else len(data.encode())
     if size > app.max_event_payload_bytes:
         raise ApiError(
             413,
