@@ -276,28 +276,28 @@ class HttpConnection(asyncio.Protocol):
         keep_alive = request.keep_alive and not self._listener.draining
         if self._eof and not self._queue:
             keep_alive = False  # the peer is done sending: this was its last request
-        transport.write(serialize(response, keep_alive))
         self._serving = False
         if not keep_alive:
             self._mode = _CLOSED
-            transport.close()
-            return
-        self._next_request()
+        self._listener.write_soon(transport, serialize(response, keep_alive), not keep_alive)
+        if keep_alive:
+            self._next_request()
 
     def _respond_and_close(self, response: Response) -> None:
         transport = self.transport
         self._parser = None
         self._queue.clear()
+        self._mode = _CLOSED
         if transport is not None and not transport.is_closing():
-            transport.write(serialize(response, keep_alive=False))
-            transport.close()
+            # Behind any answer still to be written: pipelined answers keep their order.
+            self._listener.write_soon(transport, serialize(response, keep_alive=False), True)
 
     def close_if_idle(self) -> None:
         """Close an HTTP connection between requests (keep-alive timeout, shutdown)."""
         if self._mode == _HTTP and not self._serving and not self._queue:
             self._mode = _CLOSED
             if self.transport is not None:
-                self.transport.close()
+                self._listener.write_soon(self.transport, b"", True)
 
     def abort_slow_request(self) -> None:
         """Headers or body arriving too slowly: answer 408 and close."""
@@ -315,6 +315,7 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        self._listener.flush_writes()  # earlier answers on this connection go before the 101
         transport.write(ws.accept_response(accept))
         self._mode = _WEBSOCKET
         self._queue.clear()

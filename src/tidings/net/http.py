@@ -6,7 +6,7 @@ produced and turns a ``Response`` into bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
@@ -137,7 +137,7 @@ class Handler(Protocol):
     # start eagerly and cost no task unless they really wait (see ``background.start``).
     eager: bool
 
-    async def http(self, request: Request) -> Response:
+    def http(self, request: Request) -> Awaitable[Response]:
         """Answer one HTTP request."""
 
     def is_websocket(self, path: str) -> bool:

@@ -40,6 +40,7 @@ class Listener:
         self._http: set[HttpConnection] = set()  # not upgraded (yet)
         self._requests: set[asyncio.Future[None]] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._writes: list[tuple[asyncio.Transport, bytes, bool]] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.draining = False
 
@@ -69,6 +70,27 @@ class Listener:
             self._loop.call_exception_handler(
                 {"message": "HTTP request task failed", "exception": future.exception()}
             )
+
+    # -- writing ------------------------------------------------------------------------------
+    def write_soon(self, transport: asyncio.Transport, data: bytes, then_close: bool) -> None:
+        """Write at the end of this loop iteration, together with the other answers of it.
+
+        Back-to-back writes wake a sleeping client once; a write after each request, with a
+        request's work in between, wakes it every time, and on a VM each wake-up of an idle
+        CPU is an expensive trip through the hypervisor, paid inside our write() call."""
+        if not self._writes:
+            self._loop.call_soon(self.flush_writes)
+        self._writes.append((transport, data, then_close))
+
+    def flush_writes(self) -> None:
+        """Write everything pending now (the end of the iteration, or before an upgrade)."""
+        writes, self._writes = self._writes, []
+        for transport, data, then_close in writes:
+            if not transport.is_closing():
+                if data:
+                    transport.write(data)
+                if then_close:
+                    transport.close()
 
     # -- the sweep ----------------------------------------------------------------------------
     def _schedule_sweep(self) -> None:

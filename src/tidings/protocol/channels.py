@@ -78,8 +78,22 @@ def is_presence(name: str) -> bool:
     return name.startswith(PRESENCE_PREFIX)
 
 
+_VALID: set[str] = set()  # names that passed lately, whatever the length limit (checked apart)
+
+
 def channel_name_problem(name: object, max_length: int) -> str | None:
     """Why ``name`` is not a valid channel name, or None when it is."""
+    if isinstance(name, str) and name in _VALID and len(name) <= max_length:
+        return None
+    problem = _name_problem(name, max_length)
+    if problem is None and isinstance(name, str):
+        if len(_VALID) >= _KNOWN_MAX:
+            _VALID.clear()
+        _VALID.add(name)
+    return problem
+
+
+def _name_problem(name: object, max_length: int) -> str | None:
     if not isinstance(name, str) or not name:
         return "Channel name must be a non-empty string"
     if len(name) > max_length:

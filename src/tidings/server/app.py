@@ -3,6 +3,8 @@ HTTP endpoint, and ``/app/{key}`` for WebSockets."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from tidings.apps import StaticAppStore
 from tidings.config import Config
 from tidings.events import EventBus
@@ -49,6 +51,11 @@ def build_context(config: Config) -> Context:
     )
 
 
+async def _not_found(request: Request) -> Response:
+    message = f"Not Found: {request.method} {request.path} is not part of this API"
+    return error_response(ApiError(404, message))
+
+
 class Application:
     """What tidings answers; ``tidings.net`` calls it for each request and WebSocket."""
 
@@ -64,13 +71,13 @@ class Application:
             for path in endpoint.paths:
                 self.router.add(endpoint.method, path, endpoint)
 
-    async def http(self, request: Request) -> Response:
+    def http(self, request: Request) -> Awaitable[Response]:
+        # The route's own coroutine, not one wrapped in ours: a frame less per request.
         found = self.router.match(request.method, request.path)
         if found is None:
-            message = f"Not Found: {request.method} {request.path} is not part of this API"
-            return error_response(ApiError(404, message))
+            return _not_found(request)
         route, match = found
-        return await route(request, match)
+        return route(request, match)
 
     def is_websocket(self, path: str) -> bool:
         return path.startswith(WEBSOCKET_PREFIX)

@@ -36,6 +36,11 @@ class ApiRequest:
         return value
 
 
+# What most successful calls answer: an endpoint returns NOTHING, and it goes out pre-built.
+NOTHING: dict[str, Any] = {}
+_NOTHING_RESPONSE = Response(200, b"{}")
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(status, orjson.dumps(body), headers=headers)
 
@@ -91,7 +96,8 @@ class Endpoint(ABC):
             if self.reads and app.max_read_req_per_sec >= 0:
                 await self.limit(app, "read", 1, app.max_read_req_per_sec)
             api_request = ApiRequest(app, params, request.body, match)
-            return json_response(await self.handle(api_request))
+            body = await self.handle(api_request)
+            return _NOTHING_RESPONSE if body is NOTHING else json_response(body)
         except ApiError as error:
             return error_response(error)
         except HubUnavailable as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tidings.protocol.errors import ApiError
-from tidings.server.api.base import ApiRequest, Endpoint
+from tidings.server.api.base import NOTHING, ApiRequest, Endpoint
 from tidings.server.api.trigger import channel_info, parse_trigger, publish
 
 
@@ -34,7 +34,7 @@ class TriggerBatch(Endpoint):
             await self.limit(app, "backend", len(triggers), app.max_backend_events_per_sec)
         await publish(self.ctx, app, triggers)
         if not any(trigger.info for trigger in triggers):
-            return {}
+            return NOTHING
         results = []
         for trigger in triggers:
             info = await channel_info(self.ctx, app, trigger)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.server.api.base import ApiRequest, Endpoint
+from tidings.server.api.base import NOTHING, ApiRequest, Endpoint
 from tidings.server.api.trigger import channel_info, parse_trigger, publish
 
 
@@ -20,4 +20,4 @@ class TriggerEvent(Endpoint):
         await publish(self.ctx, app, [trigger])
         if trigger.info:
             return {"channels": await channel_info(self.ctx, app, trigger)}
-        return {}
+        return NOTHING

@@ -6,7 +6,7 @@ from typing import Any
 
 from tidings.protocol.channels import user_id_problem
 from tidings.protocol.errors import ApiError
-from tidings.server.api.base import ApiRequest, Endpoint
+from tidings.server.api.base import NOTHING, ApiRequest, Endpoint
 
 
 class TerminateUserConnections(Endpoint):
@@ -23,4 +23,4 @@ class TerminateUserConnections(Endpoint):
         if problem:
             raise ApiError(400, problem)
         await self.ctx.adapter.terminate_user(request.app.id, user_id)
-        return {}
+        return NOTHING

@@ -54,8 +54,8 @@ def parse_trigger(app: App, item: dict[str, Any], *, single_channel: bool = Fals
     socket_id = item.get("socket_id")
     if socket_id is not None and not is_socket_id(socket_id):
         raise ApiError(400, f"Invalid socket_id {socket_id!r}: expected digits.digits")
-    info = _info(item.get("info"))
-    return Trigger(name, channels, data, socket_id, info)
+    info = item.get("info")
+    return Trigger(name, channels, data, socket_id, () if info is None else _info(info))
 
 
 def _channels(app: App, item: dict[str, Any], single_channel: bool) -> tuple[str, ...]:
