@@ -1,10 +1,10 @@
-"""One asyncio Protocol per TCP connection: HTTP/1.1 requests until an upgrade, then WebSocket.
+"""One asyncio Protocol per TCP connection, speaking HTTP/1.1 until an upgrade hands the
+transport to a ``WebSocketConnection``.
 
-No task or coroutine exists while a connection is idle: bytes arrive through ``data_received``,
-httptools and ``FrameReader`` turn them into requests and messages, and only an HTTP request
-(whose handler may await the hub) runs in a task, one at a time per connection so pipelined
-responses leave in order. After an upgrade the parser is dropped: an idle WebSocket holds this
-object, its transport and a reader with empty buffers.
+No task or coroutine exists while a connection is idle: bytes arrive through ``data_received``
+and httptools turns them into requests. A request whose handler suspends (the Redis hub) runs
+in a task, one at a time per connection, so pipelined answers leave in order; against the
+in-process hub it finishes eagerly, without one.
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ import httptools
 
 from tidings.background import start
 from tidings.net import websocket as ws
-from tidings.net.http import Request, Response, SocketHandler, serialize
+from tidings.net.http import Request, Response, serialize
+from tidings.net.websocket_connection import WebSocketConnection
 
 if TYPE_CHECKING:
     from tidings.net.listener import Listener
 
 log = logging.getLogger("tidings.net")
 
-_HTTP, _WEBSOCKET, _CLOSED = 0, 1, 2
+_HTTP, _UPGRADED, _CLOSED = 0, 1, 2
 # Pipelined requests waiting behind the one being served; past this, stop reading.
 MAX_QUEUED_REQUESTS = 16
-_NO_HEADERS: dict[str, str] = {}  # shared by upgraded sockets, which parse no more HTTP
-_NO_BODY: list[bytes] = []
-_PONG = ws.Opcode.PONG
-_CLOSE = ws.Opcode.CLOSE
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -43,8 +40,6 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
-        "_close_timer",
-        "_closing",
         "_completed",
         "_dispatching",
         "_eager",
@@ -58,10 +53,8 @@ class HttpConnection(asyncio.Protocol):
         "_mode",
         "_parser",
         "_queue",
-        "_reader",
         "_refused",
         "_serving",
-        "_socket_handler",
         "_upgrade_rest",
         "_url",
         "idle_since",
@@ -89,10 +82,6 @@ class HttpConnection(asyncio.Protocol):
         self._dispatching = False
         self._eof = False
         self._upgrade_rest: bytes | None = None
-        self._reader: ws.FrameReader | None = None
-        self._socket_handler: SocketHandler | None = None
-        self._closing = False
-        self._close_timer: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.request_started: float | None = None
@@ -106,9 +95,7 @@ class HttpConnection(asyncio.Protocol):
         self._listener.opened(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._mode == _WEBSOCKET:
-            self._frames(data)
-        elif self._mode == _HTTP:
+        if self._mode == _HTTP:
             if self._upgrade_rest is not None:  # upgrade pending behind earlier requests
                 self._upgrade_rest += data
                 return
@@ -123,15 +110,9 @@ class HttpConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        mode, self._mode = self._mode, _CLOSED
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
+        self._mode = _CLOSED
         self._parser = None
         self._listener.closed(self)
-        if mode == _WEBSOCKET and self._socket_handler is not None:
-            handler, self._socket_handler = self._socket_handler, None
-            handler.closed()
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _parse(self, data: bytes) -> None:
@@ -317,92 +298,11 @@ class HttpConnection(asyncio.Protocol):
             return
         self._listener.flush_writes()  # earlier answers on this connection go before the 101
         transport.write(ws.accept_response(accept))
-        self._mode = _WEBSOCKET
+        self._mode = _UPGRADED
         self._queue.clear()
-        # An idle socket keeps none of its request.
-        self._url, self._headers, self._body = b"", _NO_HEADERS, _NO_BODY
         self._listener.upgraded(self)
-        self._reader = ws.FrameReader(self._listener.max_message_bytes)
-        self._socket_handler = self._handler.websocket(request, self)
-        transport.resume_reading()
-        if rest:
-            self._frames(rest)
-
-    # -- WebSocket ----------------------------------------------------------------------------
-    def _frames(self, data: bytes) -> None:
-        reader, handler = self._reader, self._socket_handler
-        if reader is None or handler is None:
-            return
-        try:
-            received = reader.feed(data)
-        except ws.ProtocolViolation as violation:
-            self._fail(violation.code, violation.reason)
-            return
-        for item in received:
-            if isinstance(item, ws.TextMessage):
-                handler.message(item.text)
-            elif isinstance(item, ws.Ping):
-                if not self._closing and self.transport is not None:
-                    self.transport.write(ws.control_frame(_PONG, item.data))
-            elif isinstance(item, ws.BinaryMessage):
-                handler.binary(item.data)
-            elif isinstance(item, ws.Close):
-                self._peer_closed(item.code)
-            if self._mode != _WEBSOCKET:
-                return
-
-    def _peer_closed(self, code: int | None) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        if not self._closing:  # echo the peer's close; if we started it, this completes it
-            self._closing = True
-            payload = ws.close_payload(code) if code is not None else b""
-            transport.write(ws.control_frame(_CLOSE, payload))
-        transport.close()  # the server ends the TCP connection first (RFC 6455 §7.1.1)
-
-    def _fail(self, code: int, reason: str) -> None:
-        """A protocol violation: say why in a close frame, then end the connection."""
-        transport = self.transport
-        if transport is None:
-            return
-        if not self._closing:
-            self._closing = True
-            transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
-        transport.close()
-
-    # -- the Socket interface the application writes through ----------------------------------
-    def write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None:
-            transport.write(data)
-
-    def close(self, code: int, reason: str = "") -> None:
-        if self._closing or self.transport is None:
-            return
-        self._closing = True
-        self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
-        # A peer that stopped reading never answers; the bound frees the socket regardless.
-        self._close_timer = asyncio.get_running_loop().call_later(
-            self._listener.close_timeout, self.abort
-        )
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def buffer_size(self) -> int:
-        transport = self.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
-
-    def is_closing(self) -> bool:
-        transport = self.transport
-        return self._closing or transport is None or transport.is_closing()
-
-    def pause_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        listener = self._listener
+        socket = WebSocketConnection(transport, listener.max_message_bytes, listener.close_timeout)
+        # From here this object is garbage: the transport talks to the WebSocket protocol.
+        self.transport = None
+        socket.start(self._handler.websocket(request, socket), rest)

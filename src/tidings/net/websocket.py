@@ -174,8 +174,9 @@ class FrameReader:
     def __init__(self, max_message_bytes: int) -> None:
         self._max = max_message_bytes
         self._fast_max = min(125, max_message_bytes)
-        self._buf = bytearray()  # the bytes of one incomplete frame
-        self._frag = bytearray()  # payload so far of a fragmented message
+        # Made only while needed: an idle socket's reader holds no buffer at all.
+        self._buf: bytearray | None = None  # the bytes of one incomplete frame
+        self._frag: bytearray | None = None  # payload so far of a fragmented message
         self._frag_op = 0  # opcode of that message; 0 when none is in progress
         self._dead = False
 
@@ -199,20 +200,20 @@ class FrameReader:
                     raise self._fail(1007, "text message is not valid UTF-8") from None
             out, pos = self._parse(data)
             if pos < n and not self._dead:
-                buf += memoryview(data)[pos:]
+                self._buf = bytearray(memoryview(data)[pos:])
         else:
             buf += data
             out, pos = self._parse(buf)
             del buf[:pos]
+            if not buf:
+                self._buf = None
         if self._dead:  # a Close arrived: nothing after it matters, free the memory now
-            buf.clear()
-            self._frag.clear()
+            self._buf = self._frag = None
         return out
 
     def _fail(self, code: int, reason: str) -> ProtocolViolation:
         self._dead = True
-        self._buf.clear()
-        self._frag.clear()
+        self._buf = self._frag = None
         return ProtocolViolation(code, reason)
 
     def _parse(self, buf: bytes | bytearray) -> tuple[list[Received], int]:
@@ -259,7 +260,7 @@ class FrameReader:
                 length = int.from_bytes(buf[pos + 2 : head], "big")
                 if length >> 63:
                     raise self._fail(1002, "64-bit frame length with the top bit set")
-            if op < _CLOSE and len(self._frag) + length > self._max:
+            if op < _CLOSE and (len(self._frag) if self._frag else 0) + length > self._max:
                 raise self._fail(1009, f"message over {self._max} bytes")
             start = head + 4
             stop = start + length
@@ -276,15 +277,16 @@ class FrameReader:
                 self._dead = True
                 break
             elif not fin:
+                if self._frag is None:
+                    self._frag = bytearray()
                 self._frag += payload
                 if op:
                     self._frag_op = op
             else:
                 if op == _CONT:
                     op = self._frag_op
-                    self._frag += payload
-                    payload = bytes(self._frag)
-                    self._frag.clear()
+                    payload = bytes(self._frag or b"") + payload
+                    self._frag = None
                     self._frag_op = 0
                 if op == _BINARY:
                     out.append(BinaryMessage(payload))
