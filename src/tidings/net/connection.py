@@ -102,12 +102,16 @@ class HttpConnection(asyncio.Protocol):
             self._parse(data)
 
     def eof_received(self) -> bool | None:
-        # A half-closed peer sends nothing more, but may still read: requests it sent are
-        # answered first (True keeps our side open), then the connection closes.
-        if self._mode == _HTTP and (self._serving or self._queue):
-            self._eof = True
-            return True
-        return None
+        # A half-closed peer sends nothing more, but may still read: what it asked is answered
+        # first (True keeps our side open), then the connection closes.
+        if self._mode != _HTTP:
+            return None
+        self._eof = True
+        if not (self._serving or self._queue) and self.transport is not None:
+            # Idle, but an answer may still wait for the end of this iteration: close behind it.
+            self._mode = _CLOSED
+            self._listener.write_soon(self.transport, b"", True)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._mode = _CLOSED
