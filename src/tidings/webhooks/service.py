@@ -308,8 +308,12 @@ class WebhookService:
             except Exception:
                 log.exception("could not read the webhook queue; retrying")
                 timeout = 1.0
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands as the wake is set (close() sets it just before cancelling), and this loop
+            # then never stops: close() hung in its gather.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._deliver_wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._deliver_wake.wait()
 
     async def _start_due(self) -> float | None:
         """Start attempts that are due; return how long to sleep if nothing else happens."""
