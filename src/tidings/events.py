@@ -60,6 +60,25 @@ class HubEvent:
 Listener = Callable[[HubEvent], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An event sent to a channel's subscribers: a trigger through the HTTP API or a client
+    event. Not a ``HubEvent``: webhooks observe every hub event, and a publish is no webhook.
+    Built only when someone observes publishes (``Context.publish_observers``; tidings.testing
+    records them), so an unobserved server pays one branch per request or client event."""
+
+    app_id: str
+    channel: str
+    event: str
+    data: Any  # a string from the HTTP API; whatever JSON value a client sent
+    socket_id: str | None  # the sender's (client events) or the excluded one (triggers)
+    user_id: str | None = None  # the sender on a presence channel
+    from_client: bool = False  # a client event rather than an HTTP API trigger
+
+
+PublishObserver = Callable[[Published], None]
+
+
 class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []

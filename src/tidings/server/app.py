@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from tidings.apps import StaticAppStore
+from tidings.apps import AppStore, StaticAppStore
 from tidings.config import Config
 from tidings.events import EventBus
 from tidings.hub.choose import shared_state
@@ -36,10 +36,12 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
 WEBSOCKET_PREFIX = "/app/"
 
 
-def build_context(config: Config) -> Context:
+def build_context(config: Config, apps: AppStore | None = None) -> Context:
+    """``apps``: another store than the config's apps (tidings.testing changes its app per
+    test); the config's apps still decide whether webhooks are on."""
     bus = EventBus()
     adapter, rate_limiter = shared_state(config.server, bus)
-    apps = StaticAppStore(config.apps)
+    apps = StaticAppStore(config.apps) if apps is None else apps
     return Context(
         config=config,
         apps=apps,

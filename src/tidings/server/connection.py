@@ -18,7 +18,7 @@ import orjson
 
 from tidings.apps import App
 from tidings.background import start
-from tidings.events import HubEvent, HubEventKind
+from tidings.events import HubEvent, HubEventKind, Published
 from tidings.net.http import Socket
 from tidings.protocol import messages
 from tidings.protocol.channels import Kind, is_presence
@@ -289,6 +289,19 @@ class Connection:
     async def client_event(self, command: ClientEvent) -> None:
         payload = messages.event(command.event, command.channel, command.data, command.user_id)
         await self.ctx.adapter.publish(self.app.id, command.channel, payload, self.socket_id)
+        observers = self.ctx.publish_observers
+        if observers:  # tidings.testing
+            published = Published(
+                self.app.id,
+                command.channel,
+                command.event,
+                command.data,
+                self.socket_id,
+                command.user_id,
+                from_client=True,
+            )
+            for observer in observers:
+                observer(published)
         bus = self.ctx.bus
         if bus.observed:
             data = command.data

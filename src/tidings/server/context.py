@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tidings.apps import AppStore
 from tidings.config import Config
-from tidings.events import EventBus
+from tidings.events import EventBus, PublishObserver
 from tidings.hub import Adapter
 from tidings.ratelimit import RateLimiter
 from tidings.server.outbox import Outbox
@@ -44,3 +44,6 @@ class Context:
     connections: dict[str, Connection] = field(default_factory=dict)
     draining: bool = False
     webhooks: WebhookService | None = None
+    # Called inline with every published event (tidings.testing's recorder); empty in
+    # production, where publishing checks it once per request and builds nothing.
+    publish_observers: list[PublishObserver] = field(default_factory=list)

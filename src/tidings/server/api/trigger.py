@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from tidings.apps import App
+from tidings.events import Published, PublishObserver
 from tidings.hub.base import Outgoing
 from tidings.protocol import messages
 from tidings.protocol.channels import (
@@ -113,6 +114,17 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
     for channel, payload, _ in outgoing:
         if channel_type(channel).cached:
             await adapter.cache_set(app.id, channel, payload, app.cache_ttl)
+    observers = ctx.publish_observers
+    if observers:  # tidings.testing; nothing is built for a server nobody observes
+        _tell(observers, app.id, triggers)
+
+
+def _tell(observers: list[PublishObserver], app_id: str, triggers: list[Trigger]) -> None:
+    for trigger in triggers:
+        for channel in trigger.channels:
+            published = Published(app_id, channel, trigger.name, trigger.data, trigger.socket_id)
+            for observer in observers:
+                observer(published)
 
 
 async def channel_info(ctx: Context, app: App, trigger: Trigger) -> dict[str, dict[str, int]]:
