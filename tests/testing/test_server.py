@@ -45,10 +45,10 @@ def sdk(server: TidingsServer) -> pusher.Pusher:
     )
 
 
-def test_it_starts_in_well_under_100_ms_and_says_where_it_is() -> None:
+def test_it_says_where_it_is() -> None:
+    # How fast it starts is measured apart (the closing note's command), never in a test.
     with run() as server:
         assert server.started_in is not None
-        assert server.started_in < 0.1, f"started in {server.started_in * 1000:.1f} ms"
         assert server.url == f"http://127.0.0.1:{server.port}"
         assert server.ws_url.startswith(f"ws://127.0.0.1:{server.port}/app/{server.key}?")
         env = server.env()
