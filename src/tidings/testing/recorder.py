@@ -1,23 +1,20 @@
 """``tidings_events``: every event published on the server during a test, as it happens.
 
 The server calls the recorder inline, in its own thread, right after an event went out to the
-subscribers (``Context.publish_observers``). Waiting is on a condition variable (threads) or a
-future (asyncio) that the recording wakes: a test waits exactly as long as the event takes.
+subscribers (``Context.publish_observers``); tests wait on the recording (``Arrivals``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 
 from tidings.events import Published
+from tidings.testing.arrivals import Arrivals
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +70,7 @@ class EventRecorder:
     """What ``tidings_events`` is. Thread-safe: the server records, the test reads."""
 
     def __init__(self) -> None:
-        self._events: list[PublishedEvent] = []
-        self._changed = threading.Condition()
-        self._waiters: list[tuple[Match, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._events: Arrivals[PublishedEvent] = Arrivals()
         self._stop: Callable[[], None] | None = None
 
     def attach(self, observe: Callable[[Callable[[Published], None]], Callable[[], None]]) -> None:
@@ -89,24 +84,13 @@ class EventRecorder:
 
     # -- the server's side (its thread) ----------------------------------------------------------
     def record(self, published: Published) -> None:
-        event = _record(published)
-        with self._changed:
-            self._events.append(event)
-            self._changed.notify_all()
-            waiters = self._waiters
-            woken = [w for w in waiters if w[0](event)]
-            if woken:
-                self._waiters = [w for w in waiters if not w[0](event)]
-        for _, loop, future in woken:
-            with contextlib.suppress(RuntimeError):  # that test's loop is closed: nobody waits
-                loop.call_soon_threadsafe(_resolve, future, event)
+        self._events.add((_record(published),))
 
     # -- the test's side ----------------------------------------------------------------------
     @property
     def events(self) -> list[PublishedEvent]:
         """Everything published since the test started, oldest first (a copy)."""
-        with self._changed:
-            return list(self._events)
+        return self._events.items()
 
     def on(self, channel: str, name: str | None = None) -> list[PublishedEvent]:
         """The events published on ``channel`` (with that ``name``), oldest first."""
@@ -114,8 +98,7 @@ class EventRecorder:
         return [e for e in self.events if match(e)]
 
     def clear(self) -> None:
-        with self._changed:
-            self._events.clear()
+        self._events.clear()
 
     def wait_for(
         self, channel: str | None, name: str | None = None, timeout: float = 5.0
@@ -123,42 +106,15 @@ class EventRecorder:
         """The first event on ``channel`` named ``name`` (None: any), published already or
         within ``timeout`` seconds; fails listing what was published instead. Blocks this
         thread: from a coroutine whose own loop does the publishing, use ``wait_for_async``."""
-        match = _matcher(channel, name)
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            seen = 0
-            while True:
-                seen = min(seen, len(self._events))  # clear() may have run meanwhile
-                for event in self._events[seen:]:
-                    if match(event):
-                        return event
-                seen = len(self._events)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(self._missing(channel, name, timeout))
-                self._changed.wait(left)
+        missing = partial(self._missing, channel, name, timeout)
+        return self._events.wait(_matcher(channel, name), timeout, missing)
 
     async def wait_for_async(
         self, channel: str | None, name: str | None = None, timeout: float = 5.0
     ) -> PublishedEvent:
         """``wait_for`` for asyncio tests: awaits without blocking the test's event loop."""
-        match = _matcher(channel, name)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[PublishedEvent] = loop.create_future()
-        with self._changed:
-            found = next((e for e in self._events if match(e)), None)
-            if found is not None:
-                return found
-            waiter = (match, loop, future)
-            self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise AssertionError(self._missing(channel, name, timeout)) from None
-        finally:
-            with self._changed:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+        missing = partial(self._missing, channel, name, timeout)
+        return await self._events.wait_async(_matcher(channel, name), timeout, missing)
 
     def assert_nothing(self, channel: str | None = None, name: str | None = None) -> None:
         """Fail if anything (named ``name``) was published on ``channel`` (None: anywhere)
@@ -177,11 +133,6 @@ class EventRecorder:
         if not events:
             return f"{wanted}; nothing was published at all"
         return f"{wanted}; published instead:\n" + _listing(events)
-
-
-def _resolve(future: asyncio.Future[PublishedEvent], event: PublishedEvent) -> None:
-    if not future.done():
-        future.set_result(event)
 
 
 def _listing(events: list[PublishedEvent], limit: int = 20) -> str:

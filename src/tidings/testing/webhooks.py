@@ -3,19 +3,17 @@
 It listens in the server's own thread and event loop, on another free port of 127.0.0.1,
 through tidings' own HTTP layer: no extra thread or dependency. Each test gets its own path
 (``begin``), so a webhook of an earlier test that was still on its way is answered but not
-recorded. Waiting is on a condition variable the receiver wakes, or a future for asyncio.
+recorded. Tests wait on the signed events as they arrive (``Arrivals``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,10 +21,10 @@ import orjson
 from tidings.net.http import Request, Response, Socket, SocketHandler
 from tidings.net.listener import Limits, Listener
 from tidings.protocol.signatures import webhook_signature
+from tidings.testing.arrivals import Arrivals
 from tidings.testing.server import TidingsServer
 
 _OK = Response(200, b"{}")
-_Waiter = tuple[Callable[[dict[str, Any]], bool], asyncio.AbstractEventLoop, asyncio.Future[Any]]
 _NOT_HERE = Response(404, b'{"error": "not a webhook path of this test"}')
 
 
@@ -54,8 +52,8 @@ class WebhookReceiver:
         self._path = "/webhooks/0"
         self._tests = 0
         self._requests: list[WebhookRequest] = []
-        self._changed = threading.Condition()
-        self._waiters: list[_Waiter] = []
+        self._lock = threading.Lock()  # the server records, the test reads
+        self._events: Arrivals[dict[str, Any]] = Arrivals()  # of correctly signed requests
         self._listener: Listener | None = None
 
     @classmethod
@@ -87,11 +85,12 @@ class WebhookReceiver:
 
     def begin(self) -> str:
         """Forget what was received and take a new path for a new test; returns its URL."""
-        with self._changed:
+        with self._lock:
             self._tests += 1
             self._path = f"/webhooks/{self._tests}"
             self._requests = []
             self.status = 200
+        self._events.clear()
         return self.url
 
     # -- the server's thread: tidings.net calls these ------------------------------------------
@@ -115,23 +114,10 @@ class WebhookReceiver:
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             events, time_ms = (), 0
         received = WebhookRequest(dict(request.headers), request.body, time_ms, events, valid)
-        wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], dict[str, Any]]] = []
-        with self._changed:
+        with self._lock:
             self._requests.append(received)
-            self._changed.notify_all()
-            if valid and self._waiters:
-                remaining = []
-                for waiter in self._waiters:
-                    match, loop, future = waiter
-                    event = next((e for e in events if match(e)), None)
-                    if event is None:
-                        remaining.append(waiter)
-                    else:
-                        wake.append((loop, future, event))
-                self._waiters = remaining
-        for loop, future, event in wake:
-            with contextlib.suppress(RuntimeError):  # that test's loop is closed: nobody waits
-                loop.call_soon_threadsafe(_resolve, future, event)
+        if valid:
+            self._events.add(events)
         return Response(self.status, b"{}")
 
     def is_websocket(self, path: str) -> bool:
@@ -144,56 +130,29 @@ class WebhookReceiver:
     @property
     def requests(self) -> list[WebhookRequest]:
         """Every POST of this test, signed or not, oldest first."""
-        with self._changed:
+        with self._lock:
             return list(self._requests)
 
     @property
     def events(self) -> list[dict[str, Any]]:
         """The events of this test's correctly signed webhooks, in the order received:
         ``{"name": "member_added", "channel": ..., "user_id": ...}`` as Pusher documents."""
-        return [event for request in self.requests if request.valid for event in request.events]
+        return self._events.items()
 
     def wait_for(
         self, name: str, channel: str | None = None, timeout: float = 5.0, **fields: Any
     ) -> dict[str, Any]:
         """The first webhook event named ``name`` (on ``channel``, with these ``fields``, e.g.
         ``user_id="7"``), received already or within ``timeout``; fails listing the others."""
-        match = _matcher(name, channel, fields)
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = next((e for e in self._valid_events() if match(e)), None)
-                if found is not None:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(self._missing(name, channel, timeout))
-                self._changed.wait(left)
+        missing = partial(self._missing, name, channel, timeout)
+        return self._events.wait(_matcher(name, channel, fields), timeout, missing)
 
     async def wait_for_async(
         self, name: str, channel: str | None = None, timeout: float = 5.0, **fields: Any
     ) -> dict[str, Any]:
         """``wait_for`` without blocking the test's event loop."""
-        match = _matcher(name, channel, fields)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        with self._changed:
-            found = next((e for e in self._valid_events() if match(e)), None)
-            if found is not None:
-                return found
-            waiter = (match, loop, future)
-            self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise AssertionError(self._missing(name, channel, timeout)) from None
-        finally:
-            with self._changed:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-
-    def _valid_events(self) -> list[dict[str, Any]]:  # with the lock held
-        return [e for r in self._requests if r.valid for e in r.events]
+        missing = partial(self._missing, name, channel, timeout)
+        return await self._events.wait_async(_matcher(name, channel, fields), timeout, missing)
 
     def _missing(self, name: str, channel: str | None, timeout: float) -> str:
         where = f" on {channel!r}" if channel is not None else ""
@@ -202,7 +161,7 @@ class WebhookReceiver:
         unsigned = sum(1 for r in requests if not r.valid)
         if unsigned:
             wanted += f" ({unsigned} request(s) had a wrong signature)"
-        events = [e for r in requests if r.valid for e in r.events]
+        events = self._events.items()
         if not events:
             return f"{wanted}; none received at all"
         return f"{wanted}; received instead:\n" + "\n".join(f"  {e}" for e in events)
@@ -217,8 +176,3 @@ def _matcher(
         return all(event.get(key) == value for key, value in fields.items())
 
     return match
-
-
-def _resolve(future: asyncio.Future[dict[str, Any]], event: dict[str, Any]) -> None:
-    if not future.done():
-        future.set_result(event)
