@@ -69,6 +69,9 @@ class ServerSettings:
     node_timeout: float = 10.0
     # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
     workers: int = 1
+    # The debug console (/console): without a token it serves only the documented development
+    # app; with one it serves every app, to requests that carry the token.
+    console_token: str = field(default="", repr=False)  # a secret: kept out of reprs
 
 
 @dataclass(frozen=True, slots=True)

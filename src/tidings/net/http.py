@@ -97,6 +97,10 @@ def _serialize(response: Response, keep_alive: bool) -> bytes:
 class Socket(Protocol):
     """A WebSocket as the application sees it: frames out, a close with a code, flow control."""
 
+    # The code of the first close frame, ours or the peer's; None while open, or when the TCP
+    # connection ended without one (what RFC 6455 reports as 1006).
+    close_code: int | None
+
     def write(self, data: bytes) -> None:
         """Queue already framed bytes; never blocks."""
 

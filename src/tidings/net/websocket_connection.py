@@ -17,7 +17,15 @@ _CLOSE = ws.Opcode.CLOSE
 
 
 class WebSocketConnection(asyncio.Protocol):
-    __slots__ = ("_close_timeout", "_close_timer", "_closing", "_handler", "_reader", "transport")
+    __slots__ = (
+        "_close_timeout",
+        "_close_timer",
+        "_closing",
+        "_handler",
+        "_reader",
+        "close_code",
+        "transport",
+    )
 
     def __init__(
         self, transport: asyncio.Transport, max_message_bytes: int, close_timeout: float
@@ -26,6 +34,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._reader = ws.FrameReader(max_message_bytes)
         self._close_timeout = close_timeout
         self._closing = False
+        self.close_code: int | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._handler: SocketHandler | None = None
 
@@ -70,6 +79,8 @@ class WebSocketConnection(asyncio.Protocol):
             handler.closed()
 
     def _peer_closed(self, code: int | None) -> None:
+        if self.close_code is None:  # 1005: a close frame without a code (RFC 6455 §7.1.5)
+            self.close_code = 1005 if code is None else code
         if not self._closing:  # echo the peer's close; if we started it, this completes it
             self._closing = True
             payload = ws.close_payload(code) if code is not None else b""
@@ -80,6 +91,7 @@ class WebSocketConnection(asyncio.Protocol):
         """A protocol violation: say why in a close frame, then end the connection."""
         if not self._closing:
             self._closing = True
+            self.close_code = code
             self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
         self.transport.close()
 
@@ -91,6 +103,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
+        self.close_code = code
         self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
         # A peer that stopped reading never answers; the bound frees the socket regardless.
         self._close_timer = asyncio.get_running_loop().call_later(self._close_timeout, self.abort)
