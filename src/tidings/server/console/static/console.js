@@ -22,7 +22,14 @@ const view = {
   kept: [], // {event, node}, oldest first
   held: [], // events that came while paused
   dropped: 0, // lost on the server's side: this page read too slowly, or too much was held
+  filtersSent: 0,
 };
+
+function sendFilter() {
+  view.filtersSent += 1;
+  $("controls").dataset.filter = "pending"; // until the server says it applies it
+  view.socket.send(JSON.stringify({ filter: currentFilter() }));
+}
 
 function setState(state, text = state) {
   const element = $("stream-state");
@@ -49,9 +56,7 @@ function matches(event, filter) {
 
 function applyFilter() {
   const filter = currentFilter();
-  if (view.socket && view.socket.readyState === WebSocket.OPEN) {
-    view.socket.send(JSON.stringify({ filter }));
-  }
+  if (view.socket && view.socket.readyState === WebSocket.OPEN) sendFilter();
   for (const { event, node } of view.kept) node.hidden = !matches(event, filter);
   updateEmpty();
 }
@@ -225,13 +230,19 @@ function connect() {
   socket.onopen = () => {
     showProblem("");
     setState(view.paused ? "paused" : "live", view.paused ? "paused" : "live");
-    socket.send(JSON.stringify({ filter: currentFilter() }));
+    view.filtersSent = 0;
+    sendFilter();
   };
+  let filtersApplied = 0;
   socket.onmessage = (message) => {
-    const document_ = JSON.parse(message.data);
-    if (document_.type === "activity") receive(document_.events, document_.dropped);
-    else if (document_.type === "stats") showStats(document_);
-    else if (document_.type === "error") showProblem(document_.message);
+    const answer = JSON.parse(message.data);
+    if (answer.type === "activity") receive(answer.events, answer.dropped);
+    else if (answer.type === "stats") showStats(answer);
+    else if (answer.type === "error") showProblem(answer.message);
+    else if (answer.type === "filter") {
+      filtersApplied += 1;
+      if (filtersApplied === view.filtersSent) $("controls").dataset.filter = "applied";
+    }
   };
   socket.onclose = (closed) => {
     if (view.socket !== socket) return; // replaced by a newer one
