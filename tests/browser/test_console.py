@@ -99,7 +99,7 @@ def test_a_pusher_js_client_shows_up_with_its_subscription(
     expect(page.locator(entry(page, "subscribed", "my-channel"))).to_contain_text(socket_id)
     row = page.locator('#channels tr[data-channel="my-channel"]')
     expect(row.locator(".subscribers")).to_have_text("1")
-    expect(row.locator(".members")).to_have_text("–")
+    expect(row.locator(".members")).to_have_text("\u2013")  # an en dash: no members
 
     client.subscribe("presence-room", presence={"user_id": "ada", "user_info": {"n": 1}})
     presence = page.locator('#channels tr[data-channel="presence-room"]')

@@ -105,15 +105,18 @@ class ConsoleStream:
             return
         self.buffer.add((time.time(), news))
         if self._flush_at is None:
-            self._flush_at = self._loop.call_later(FLUSH_INTERVAL, self._flush)
+            self._flush_at = self._loop.call_later(FLUSH_INTERVAL, self.flush)
 
-    def _flush(self) -> None:
-        self._flush_at = None
+    def flush(self) -> None:
+        """Write what waits, unless the page is behind; then try again a little later."""
+        if self._flush_at is not None:  # called early: the timer is not needed any more
+            self._flush_at.cancel()
+            self._flush_at = None
         socket = self.socket
         if socket.is_closing():
             return
         if socket.buffer_size() > SOCKET_BACKLOG:  # the page is behind: let the buffer fill
-            self._flush_at = self._loop.call_later(FLUSH_INTERVAL, self._flush)
+            self._flush_at = self._loop.call_later(FLUSH_INTERVAL, self.flush)
             return
         news, dropped = self.buffer.take()
         if news or dropped:
