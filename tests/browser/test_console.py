@@ -7,7 +7,9 @@ clients are pusher-js 8 in Node. Every wait is for something the page shows, nev
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from playwright.sync_api import Browser, Page, WebSocket, expect
 
 from tests.browser.conftest import VIEWPORT
 from tests.support.pusher_js import PusherJsClient, PusherJsDriver
-from tests.support.server import AppSpec, TidingsServer
+from tests.support.server import AppSpec, TidingsServer, free_port
 
 DEV_APP = AppSpec(
     id="1000",
@@ -255,3 +257,46 @@ def test_the_page_never_receives_the_app_secret(
     for frame in frames:
         assert DEV_APP.secret not in frame
     assert json.dumps(DEV_APP.secret) not in page.content()
+
+
+class _Accept(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[str]:
+    """A receiver on 127.0.0.1 that answers every webhook 200; its URL."""
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{receiver.server_address[1]}/webhooks"
+    receiver.shutdown()
+    receiver.server_close()
+    thread.join()
+
+
+def test_webhooks_sent_and_failed_show_up(
+    open_console: Callable[..., Page], webhook_receiver: str
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}/webhooks"  # nothing listens there
+    hooks = [{"url": webhook_receiver}, {"url": nobody, "event_types": ["channel_occupied"]}]
+    app = AppSpec(DEV_APP.id, DEV_APP.key, DEV_APP.secret, {"webhooks": hooks})
+    with TidingsServer([app], {"webhook_batch_window": 0}) as hooked, PusherJsDriver(hooked) as js:
+        page = open_console(base=hooked)
+        client = js.client()
+
+        client.subscribe("hooked")
+
+        sent = page.locator(entry(page, "webhook_sent"))
+        expect(sent).to_contain_text(webhook_receiver)
+        expect(sent).to_contain_text("channel_occupied hooked")
+        failed = page.locator(entry(page, "webhook_failed")).last  # the first attempt
+        expect(failed).to_contain_text(nobody)
+        expect(failed).to_contain_text("attempt 1")
