@@ -17,7 +17,7 @@ from tidings.server.console.endpoints import (
     CreateConsoleEvent,
     ListConsoleApps,
 )
-from tidings.server.console.stream import open_stream
+from tidings.server.console.stream import ConsoleStream, open_stream
 from tidings.server.context import Context
 
 __all__ = ["STREAM_PATH", "Console"]
@@ -29,10 +29,13 @@ class Console:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.access = ConsoleAccess(ctx.config.server.console_token, ctx.apps)
+        self.streams: set[ConsoleStream] = set()  # the open pages' feeds
 
     def endpoints(self) -> Iterator[ConsoleEndpoint]:
         for endpoint_class in (ConsolePage, ListConsoleApps, CreateConsoleEvent):
             yield endpoint_class(self.ctx, self.access)
 
     def stream(self, request: Request, socket: Socket) -> SocketHandler:
-        return open_stream(self.ctx, self.access, request.headers, request.query, socket)
+        return open_stream(
+            self.ctx, self.access, self.streams, request.headers, request.query, socket
+        )

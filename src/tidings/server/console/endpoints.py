@@ -7,6 +7,7 @@ server's own path (``tidings.server.api.trigger.publish``) instead of signing an
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from importlib import resources
 from typing import Any, ClassVar
@@ -33,6 +34,7 @@ _PAGE_HEADERS = {
 }
 
 
+@functools.cache  # tidings.testing builds an application per test
 def build_page() -> bytes:
     """console.html with its stylesheet and script inlined: one request, so only the page's
     own address has to carry the token."""

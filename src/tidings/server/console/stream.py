@@ -35,8 +35,10 @@ STATS_INTERVAL = 1.0
 CHANNELS_SHOWN = 500
 # Bytes the page has not read yet past which nothing more is written to it.
 SOCKET_BACKLOG = 256 * 1024
+# Each open console is called inline with all news: a few are plenty.
+MAX_STREAMS = 16
 # Close codes the page explains (4000-4999: the application's own range).
-UNAUTHORIZED, NOT_FOUND, BAD_ORIGIN = 4401, 4404, 4403
+UNAUTHORIZED, NOT_FOUND, BAD_ORIGIN, TOO_MANY = 4401, 4404, 4403, 4429
 T = TypeVar("T")
 
 
@@ -54,6 +56,7 @@ class _Closed:
 def open_stream(
     ctx: Context,
     access: ConsoleAccess,
+    streams: set[ConsoleStream],
     headers: Mapping[str, str],
     query: Mapping[str, str],
     socket: Socket,
@@ -66,8 +69,10 @@ def open_stream(
         socket.close(BAD_ORIGIN, "The console stream is only for pages of this server")
     elif app is None:
         socket.close(NOT_FOUND, "No such app in this console")
+    elif len(streams) >= MAX_STREAMS:
+        socket.close(TOO_MANY, f"{MAX_STREAMS} consoles are open already; close one")
     else:
-        stream = ConsoleStream(ctx, app, socket)
+        stream = ConsoleStream(ctx, app, socket, streams)
         stream.open()
         return stream
     return _Closed()
@@ -82,9 +87,12 @@ def _same_origin(headers: Mapping[str, str]) -> bool:
 
 
 class ConsoleStream:
-    def __init__(self, ctx: Context, app: App, socket: Socket) -> None:
+    def __init__(
+        self, ctx: Context, app: App, socket: Socket, streams: set[ConsoleStream] | None = None
+    ) -> None:
         self.ctx = ctx
         self.socket = socket
+        self._streams: set[ConsoleStream] = set() if streams is None else streams
         self.filter = ActivityFilter(app.id)
         self.buffer: DropBuffer[tuple[float, News]] = DropBuffer(BUFFER_CAPACITY)
         self._loop = asyncio.get_running_loop()
@@ -95,6 +103,7 @@ class ConsoleStream:
         self._on_published = self._observe
 
     def open(self) -> None:
+        self._streams.add(self)
         self.ctx.bus.activity.append(self._on_activity)
         self.ctx.publish_observers.append(self._on_published)
         self._stats = self._loop.create_task(self._send_stats())
@@ -159,6 +168,7 @@ class ConsoleStream:
         self.socket.write(message_frame("error", "Send text JSON"))
 
     def closed(self) -> None:
+        self._streams.discard(self)
         self._forget(self.ctx.bus.activity, self._on_activity)
         self._forget(self.ctx.publish_observers, self._on_published)
         if self._flush_at is not None:

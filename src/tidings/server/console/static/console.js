@@ -12,7 +12,12 @@ const GROUPS = {
   api_message: "message", client_event: "message",
   webhook_sent: "webhook", webhook_failed: "webhook",
 };
-const NO_RETRY = { 4401: "the console token is missing or wrong", 4403: "refused: not this server's page", 4404: "no such app in this console" };
+const NO_RETRY = {
+  4401: "the console token is missing or wrong",
+  4403: "refused: not this server's page",
+  4404: "no such app in this console",
+  4429: "too many consoles are open on this server",
+};
 
 const view = {
   app: null,
