@@ -110,9 +110,9 @@ class Connection:
         try:
             if self.admitted:
                 self.admitted = False
-                await self._forget()
                 if self.ctx.bus.activity:
                     self._tell(ActivityKind.DISCONNECTED, code=self.socket.close_code)
+                await self._forget()
         finally:
             self.ctx.connections.pop(self.socket_id, None)
 

@@ -148,12 +148,14 @@ class ConsoleStream:
     async def _stats_frame(self) -> bytes:
         app_id = self.filter.app_id
         channels = await self.ctx.adapter.channels(app_id)
-        # This node's sockets: each node (worker) counts its own, as /metrics does.
+        # This node's sockets: with workers or a cluster, each node counts its own.
         here = sum(1 for conn in self.ctx.connections.values() if conn.app.id == app_id)
         return stats_frame(here, channels, CHANNELS_SHOWN)
 
     # -- the page's side ----------------------------------------------------------------------
     def message(self, text: str) -> None:
+        if self.socket.is_closing():  # nothing may follow our close frame
+            return
         try:
             request = orjson.loads(text)
             if not isinstance(request, dict) or "filter" not in request:
@@ -165,7 +167,8 @@ class ConsoleStream:
         self.socket.write(message_frame("filter", "applied"))
 
     def binary(self, data: bytes) -> None:
-        self.socket.write(message_frame("error", "Send text JSON"))
+        if not self.socket.is_closing():
+            self.socket.write(message_frame("error", "Send text JSON"))
 
     def closed(self) -> None:
         self._streams.discard(self)
