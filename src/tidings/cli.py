@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from tidings import __version__, config
+from tidings import __version__, config, logformat
 from tidings.eventloop import run_async
 from tidings.server.context import Context
 from tidings.webhooks.cli import add_webhooks_command
@@ -29,7 +28,7 @@ def add_plugin_commands(commands: Any) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "workers", "redis_url", "data_dir")
+        for name in ("host", "port", "workers", "redis_url", "data_dir", "metrics_port")
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
@@ -64,7 +63,17 @@ def serve_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
     parser.add_argument("--version", action="version", version=f"tidings {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("TIDINGS_LOG_LEVEL", "WARNING"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("TIDINGS_LOG_LEVEL", "INFO"),
+        help="debug, info (the default: a line per connection and failed request), warning",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=logformat.FORMATS,
+        default=os.environ.get("TIDINGS_LOG_FORMAT", "text"),
+        help="text for people, json for one object per line (also TIDINGS_LOG_FORMAT)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -77,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis-url", help="share state with other nodes through Redis (redis://host:6379/0)"
     )
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this private port instead of --port"
+    )
     serve.set_defaults(func=serve_command)
     add_webhooks_command(commands)
     add_plugin_commands(commands)
@@ -84,9 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    problem = logformat.problem(args.log_level, args.log_format)
+    if problem:
+        parser.error(problem)
+    logformat.configure(args.log_level, args.log_format)
     try:
         result: int = args.func(args)
     except config.ConfigError as error:
