@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -34,10 +35,17 @@ def load_config(args: argparse.Namespace) -> config.Config:
     return config.load(args.config, os.environ, overrides)
 
 
-def banner(cfg: config.Config) -> Callable[[Context], None]:
+def banner(cfg: config.Config, as_json: bool = False) -> Callable[[Context], None]:
     def show(ctx: Context) -> None:
         server = cfg.server
-        print(f"tidings {__version__} listening on http://{server.host}:{server.port}", flush=True)
+        url = f"http://{server.host}:{server.port}"
+        if as_json:  # a log pipeline gets records, and never a secret, not even the dev one
+            log = logging.getLogger("tidings")
+            log.info("tidings %s listening on %s", __version__, url, extra={"url": url})
+            for app in cfg.apps:
+                log.info("app id=%s key=%s", app.id, app.key, extra={"app_id": app.id})
+            return
+        print(f"tidings {__version__} listening on {url}", flush=True)
         for app in cfg.apps:
             line = f"  app id={app.id} key={app.key}"
             if cfg.dev_app:
@@ -55,7 +63,8 @@ def serve_command(args: argparse.Namespace) -> int:
     index = worker_index()
     if cfg.server.workers > 1 and index is None:
         return supervise(cfg, sys.argv[1:] if args.argv is None else args.argv)
-    on_ready = banner(cfg) if not index else None  # one banner for all workers
+    as_json = args.log_format == "json"
+    on_ready = banner(cfg, as_json) if not index else None  # one banner for all workers
     run_async(serve(cfg, on_ready=on_ready, reuse_port=cfg.server.workers > 1))
     return 0
 

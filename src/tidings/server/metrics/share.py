@@ -25,6 +25,8 @@ from tidings.server.workers import METRICS_DIR_ENV
 INTERVAL = 1.0
 # Per-process facts that adding up would make meaningless: the scraped worker's own stand.
 _NOT_ADDED = frozenset({"process_start_time_seconds", "process_max_fds"})
+# Facts about the cluster that every worker sees alike: the highest, not the sum.
+_HIGHEST = frozenset({"tidings_cluster_nodes"})
 log = logging.getLogger("tidings.metrics")
 
 Snapshot = list[dict[str, Any]]
@@ -60,9 +62,11 @@ def merge(own: list[Metric], others: Iterable[tuple[Snapshot, bool]]) -> list[Me
                 continue
             shape.setdefault(name, (entry["help"], kind, entry["unit"]))
             values = totals.setdefault(name, {})
+            highest = name in _HIGHEST
             for sample_name, labels, value in entry["samples"]:
                 key = (sample_name, tuple(sorted(labels.items())))
-                values[key] = values.get(key, 0.0) + value
+                before = values.get(key, 0.0)
+                values[key] = max(before, value) if highest else before + value
     merged = []
     for name, values in totals.items():
         documentation, kind, unit = shape[name]
