@@ -34,9 +34,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._reader = ws.FrameReader(max_message_bytes)
         self._close_timeout = close_timeout
         self._closing = False
-        self.close_code: int | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._handler: SocketHandler | None = None
+        self.close_code: int | None = None
 
     def start(self, handler: SocketHandler, rest: bytes) -> None:
         """Take over the transport; ``rest`` came in behind the upgrade request."""
@@ -79,10 +79,9 @@ class WebSocketConnection(asyncio.Protocol):
             handler.closed()
 
     def _peer_closed(self, code: int | None) -> None:
-        if self.close_code is None:  # 1005: a close frame without a code (RFC 6455 §7.1.5)
-            self.close_code = 1005 if code is None else code
         if not self._closing:  # echo the peer's close; if we started it, this completes it
             self._closing = True
+            self.close_code = ws.NO_STATUS if code is None else code
             payload = ws.close_payload(code) if code is not None else b""
             self.transport.write(ws.control_frame(_CLOSE, payload))
         self.transport.close()  # the server ends the TCP connection first (RFC 6455 §7.1.1)
@@ -116,6 +115,13 @@ class WebSocketConnection(asyncio.Protocol):
 
     def is_closing(self) -> bool:
         return self._closing or self.transport.is_closing()
+
+    def peer(self) -> str:
+        address = self.transport.get_extra_info("peername")
+        if isinstance(address, tuple) and len(address) >= 2:
+            host, port = address[0], address[1]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return ""
 
     def pause_reading(self) -> None:
         if not self.transport.is_closing():
