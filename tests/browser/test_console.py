@@ -300,3 +300,32 @@ def test_webhooks_sent_and_failed_show_up(
         failed = page.locator(entry(page, "webhook_failed")).last  # the first attempt
         expect(failed).to_contain_text(nobody)
         expect(failed).to_contain_text("attempt 1")
+
+
+OWN_APP = AppSpec("77", "own-key", "own-secret")  # test fixture credential
+TOKEN = "browser-console-token"  # test fixture credential
+
+
+def test_an_own_app_needs_the_console_token(
+    browser: Browser, open_console: Callable[..., Page]
+) -> None:
+    with (
+        TidingsServer([OWN_APP]) as closed,
+        TidingsServer([OWN_APP], {"console_token": TOKEN}) as guarded,
+        PusherJsDriver(guarded) as js,
+    ):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        response = page.goto(f"{closed.url}/console")
+        assert response is not None and response.status == 404  # no token set: no console
+        for query in ("", "?token=wrong"):
+            response = page.goto(f"{guarded.url}/console{query}")
+            assert response is not None and response.status == 401
+            expect(page.locator("body")).to_contain_text("/console?token=YOUR_TOKEN")
+        context.close()
+
+        console = open_console(f"?token={TOKEN}", base=guarded)
+        expect(console.locator("#app-select")).to_have_value(OWN_APP.id)
+        _, socket_id = connected_client(js)
+        expect(console.locator(entry(console, "connected"))).to_contain_text(socket_id)
+        assert OWN_APP.secret not in console.content()
