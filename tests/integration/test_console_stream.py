@@ -16,6 +16,9 @@ from tests.support.server import AppSpec, TidingsServer
 from tidings.server.console.stream import MAX_STREAMS
 
 DEV_APP = AppSpec("1000", "tidings-dev-key", "tidings-dev-secret")  # the documented dev app
+# A console watches the process that serves its stream; these stories need every socket there,
+# so they keep one process even in the suite's cluster run (TIDINGS_TEST_CLUSTER=redis).
+ONE_PROCESS = {"workers": 1}
 
 
 def console_url(server: TidingsServer) -> str:
@@ -70,7 +73,7 @@ async def ends(server: TidingsServer) -> dict[str, int | None]:
 def test_the_console_reports_how_each_connection_ended(
     make_server: Callable[..., TidingsServer],
 ) -> None:
-    server = make_server([DEV_APP])
+    server = make_server([DEV_APP], ONE_PROCESS)
 
     assert asyncio.run(ends(server)) == {"client": 4321, "server": 1009, "dropped": None}
 
@@ -92,7 +95,7 @@ async def open_consoles(server: TidingsServer, count: int) -> tuple[int | None, 
 
 
 def test_a_few_consoles_may_watch_at_once(make_server: Callable[..., TidingsServer]) -> None:
-    server = make_server([DEV_APP])
+    server = make_server([DEV_APP], ONE_PROCESS)
 
     assert asyncio.run(open_consoles(server, MAX_STREAMS + 1)) == (4429, MAX_STREAMS)
     assert asyncio.run(open_consoles(server, MAX_STREAMS)) == (None, MAX_STREAMS)  # freed again
