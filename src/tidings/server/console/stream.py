@@ -64,6 +64,10 @@ def open_stream(
     refusal = access.refusal(presented_token(headers, query))
     app = access.app(query.get("app", "")) if refusal is None else None
     if refusal == 401:
+        log.warning(
+            "console refused: the token is missing or wrong, from %s", socket.peer(),
+            extra={"remote": socket.peer()},
+        )  # fmt: skip
         socket.close(UNAUTHORIZED, "The console token is missing or wrong")
     elif not _same_origin(headers):
         socket.close(BAD_ORIGIN, "The console stream is only for pages of this server")
@@ -101,8 +105,13 @@ class ConsoleStream:
         # Bound once: the same objects are removed from the observer lists on close.
         self._on_activity = self._observe
         self._on_published = self._observe
+        self._sent = self._dropped = 0  # for the log line at the end
 
     def open(self) -> None:
+        log.info(
+            "console opened: app %s, from %s", self.filter.app_id, self.socket.peer(),
+            extra={"app_id": self.filter.app_id, "remote": self.socket.peer()},
+        )  # fmt: skip
         self._streams.add(self)
         self.ctx.bus.activity.append(self._on_activity)
         self.ctx.publish_observers.append(self._on_published)
@@ -130,6 +139,8 @@ class ConsoleStream:
         news, dropped = self.buffer.take()
         if news or dropped:
             socket.write(activity_frame(news, dropped))
+            self._sent += len(news)
+            self._dropped += dropped
 
     async def _send_stats(self) -> None:
         while not self.socket.is_closing():
@@ -178,7 +189,18 @@ class ConsoleStream:
             self._flush_at.cancel()
         if self._stats is not None:
             self._stats.cancel()
-        self.buffer.take()
+        _, dropped = self.buffer.take()
+        self._dropped += dropped
+        log.info(
+            "console closed: app %s, from %s, %d events sent, %d dropped",
+            self.filter.app_id, self.socket.peer(), self._sent, self._dropped,
+            extra={
+                "app_id": self.filter.app_id,
+                "remote": self.socket.peer(),
+                "sent": self._sent,
+                "dropped": self._dropped,
+            },
+        )  # fmt: skip
 
     @staticmethod
     def _forget(observers: list[T], observer: T) -> None:

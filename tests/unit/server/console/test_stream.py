@@ -46,6 +46,9 @@ class RecordingSocket:
     def resume_reading(self) -> None:
         pass
 
+    def peer(self) -> str:
+        return "127.0.0.1:5000"
+
     async def next_of(self, kind: str) -> dict[str, Any]:
         while True:
             for frame in self.frames:
