@@ -329,3 +329,24 @@ def test_an_own_app_needs_the_console_token(
         _, socket_id = connected_client(js)
         expect(console.locator(entry(console, "connected"))).to_contain_text(socket_id)
         assert OWN_APP.secret not in console.content()
+
+
+def test_what_clients_send_is_shown_as_text_never_run(
+    open_console: Callable[..., Page], driver: PusherJsDriver
+) -> None:
+    page = open_console()
+    reloaded = page.reload()
+    assert reloaded is not None
+    assert "script-src 'sha256-" in reloaded.headers["content-security-policy"]
+    wait_live(page)
+    markup = "<img src=x onerror=window.pwned=1><b id=bold>bold</b>"  # no quotes: JSON keeps it
+    client, _ = connected_client(driver)
+    client.subscribe("private-markup")
+
+    client.trigger("private-markup", 'client-<i id="italic">x</i>', {"html": markup})
+
+    shown = page.locator(entry(page, "client_event", "private-markup"))
+    expect(shown.locator("pre")).to_contain_text(markup)
+    expect(shown).to_contain_text('event client-<i id="italic">x</i>')
+    assert page.locator("#bold, #italic").count() == 0
+    assert page.evaluate("window.pwned") is None

@@ -7,7 +7,9 @@ server's own path (``tidings.server.api.trigger.publish``) instead of signing an
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 from abc import ABC, abstractmethod
 from importlib import resources
 from typing import Any, ClassVar
@@ -34,18 +36,28 @@ _PAGE_HEADERS = {
 }
 
 
+def _hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
 @functools.cache  # tidings.testing builds an application per test
-def build_page() -> bytes:
-    """console.html with its stylesheet and script inlined: one request, so only the page's
-    own address has to carry the token."""
+def build_page() -> tuple[bytes, dict[str, str]]:
+    """console.html with its stylesheet and script inlined (one request, so only the page's
+    own address has to carry the token), and its headers: a Content-Security-Policy that lets
+    exactly that script and style run and the page talk to this server alone."""
     static = resources.files("tidings.server.console") / "static"
     html = (static / "console.html").read_text()
     css = (static / "console.css").read_text()
     script = (static / "console.js").read_text()
-    script = f"const KINDS = {orjson.dumps(KINDS).decode()};\n{script}"
-    html = html.replace("<!-- console.css -->", f"<style>\n{css}</style>")
-    html = html.replace("<!-- console.js -->", f"<script>\n{script}</script>")
-    return html.encode()
+    kinds = orjson.dumps(KINDS).decode()
+    html = html.replace("<!-- kinds -->", kinds)
+    html = html.replace("<!-- console.css -->", f"<style>{css}</style>")
+    html = html.replace("<!-- console.js -->", f"<script>{script}</script>")
+    policy = (
+        f"default-src 'none'; script-src {_hash(script)}; style-src {_hash(css)}; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return html.encode(), {**_PAGE_HEADERS, "Content-Security-Policy": policy}
 
 
 class ConsoleEndpoint(ABC):
@@ -83,7 +95,7 @@ class ConsolePage(ConsoleEndpoint):
 
     def __init__(self, ctx: Context, access: ConsoleAccess) -> None:
         super().__init__(ctx, access)
-        self.page = build_page()
+        self.page, self.headers = build_page()
 
     def unauthorized(self) -> Response:
         text = (
@@ -93,7 +105,7 @@ class ConsolePage(ConsoleEndpoint):
         return Response(401, text.encode(), _TEXT, _PAGE_HEADERS)
 
     async def handle(self, request: Request, match: dict[str, str]) -> Response:
-        return Response(200, self.page, _HTML, _PAGE_HEADERS)
+        return Response(200, self.page, _HTML, self.headers)
 
 
 class ListConsoleApps(ConsoleEndpoint):

@@ -1,11 +1,12 @@
-// The debug console page. KINDS (every kind of news, in order) is defined by the server above.
-// Everything shown comes from clients and apps: it is set as text, never parsed as HTML.
+// The debug console page. Everything shown comes from clients and apps: it is set as text,
+// never parsed as HTML.
 "use strict";
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token");
 const authHeaders = token ? { "X-Tidings-Console-Token": token } : {};
 const $ = (id) => document.getElementById(id);
+const KINDS = JSON.parse($("kinds").textContent); // every kind of news, in order
 const GROUPS = {
   connected: "connection", disconnected: "connection",
   subscribed: "subscription", unsubscribed: "subscription", subscription_refused: "subscription",
@@ -263,7 +264,14 @@ function connect() {
 }
 
 async function loadApps() {
-  const response = await fetch("/console/api/apps", { headers: authHeaders });
+  let response;
+  try {
+    response = await fetch("/console/api/apps", { headers: authHeaders });
+  } catch (error) {
+    setState("closed", "unreachable");
+    showProblem(`Could not reach tidings (${error.message}); reload the page to try again.`);
+    return;
+  }
   if (!response.ok) {
     setState("refused");
     showProblem(`Could not list the apps: ${response.status} ${(await response.json()).error}`);
@@ -298,12 +306,20 @@ async function createEvent(submitted) {
     event: $("creator-event").value,
     data: $("creator-data").value,
   };
-  const response = await fetch(`/console/api/apps/${encodeURIComponent(view.app)}/events`, {
-    method: "POST",
-    headers: { ...authHeaders, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const answer = await response.json();
+  let response;
+  let answer;
+  try {
+    response = await fetch(`/console/api/apps/${encodeURIComponent(view.app)}/events`, {
+      method: "POST",
+      headers: { ...authHeaders, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    answer = await response.json();
+  } catch (error) {
+    result.className = "failed";
+    result.textContent = `Not sent: the server did not answer (${error.message})`;
+    return;
+  }
   if (response.ok) {
     result.textContent = `Sent ${answer.event} to ${answer.channel}`;
   } else {
