@@ -312,6 +312,7 @@ def chart(run: dict[str, Any], path: Path) -> bool:
     colours = {
         "tidings": "#2b7bba",
         "tidings-2w": "#1b9e77",
+        "tidings-console": "#7570b3",
         "soketi": "#e07b39",
         "trivial": "#9a9a9a",
         "trivial-c": "#5a5a5a",

@@ -225,6 +225,48 @@ class TidingsWorkers(Tidings):
             os.kill(int(self.redis_pidfile.read_text()), signal.SIGTERM)
 
 
+class TidingsConsole(Tidings):
+    """tidings with a debug console open for the whole run (``bench/console_watcher.py``, on
+    the load generator's CPU): what watching costs, next to plain ``tidings``."""
+
+    name = "tidings-console"
+    token = "bench-console-token"  # this throwaway server's only
+
+    def command(self) -> list[str]:
+        command = super().command()
+        config = Path(command[-1])
+        config.write_text(
+            config.read_text().replace(
+                "[server]\n", f'[server]\nconsole_token = "{self.token}"\n', 1
+            )
+        )
+        return command
+
+    def start(self) -> None:
+        super().start()
+        url = f"ws://{HOST}:{self.port}/console/stream?app=app-id&token={self.token}"
+        self.watcher = subprocess.Popen(
+            ["taskset", "-c", "1", sys.executable, "-m", "bench.console_watcher", url],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        assert self.watcher.stdout is not None
+        if "watching" not in self.watcher.stdout.readline():  # connected, or it failed
+            self.stop()
+            raise RuntimeError(f"the console watcher could not open {url}")
+
+    def stop(self) -> None:
+        watcher, self.watcher = getattr(self, "watcher", None), None
+        if watcher is not None:
+            if watcher.poll() is None:
+                watcher.terminate()
+            summary, _ = watcher.communicate(timeout=10)
+            with open(self.log_path, "a") as log:  # events read, dropped: in the server's log
+                log.write(f"console watcher: {summary.strip()}\n")
+        super().stop()
+
+
 class TidingsBaseline(Tidings):
     """tidings from another checkout (``TIDINGS_BENCH_BASELINE``: a git worktree of the commit
     to compare with), to measure what a change costs, side by side in one run."""
@@ -375,6 +417,7 @@ SERVERS: dict[str, type[ServerProcess]] = {
     "tidings-2w": TidingsWorkers,
     "tidings-base": TidingsBaseline,
     "tidings-scraped": TidingsScraped,
+    "tidings-console": TidingsConsole,
     "soketi": Soketi,
     "trivial": Trivial,
     "trivial-c": TrivialC,

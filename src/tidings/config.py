@@ -71,6 +71,9 @@ class ServerSettings:
     workers: int = 1
     # Serve /metrics (and the probes) on this port of `host` instead of the public port.
     metrics_port: int = 0
+    # The debug console (/console): without a token it serves only the documented development
+    # app; with one it serves every app, to requests that carry the token.
+    console_token: str = field(default="", repr=False)  # a secret: kept out of reprs
 
 
 @dataclass(frozen=True, slots=True)

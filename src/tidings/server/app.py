@@ -1,5 +1,5 @@
 """Wiring: build the context, and the application the network layer serves: one route per
-HTTP endpoint, and ``/app/{key}`` for WebSockets."""
+HTTP endpoint, ``/app/{key}`` for WebSockets, and the debug console (``/console``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tidings.server.api.channels import ListChannels
 from tidings.server.api.events import TriggerEvent
 from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
+from tidings.server.console import STREAM_PATH, Console
 from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.metrics import MetricsEndpoint
@@ -93,11 +94,16 @@ class Application(_Routed):
             endpoint = endpoint_class(ctx)
             for path in endpoint.paths:
                 self.router.add(endpoint.method, path, endpoint)
+        self.console = Console(ctx)
+        for console_endpoint in self.console.endpoints():
+            self.router.add(console_endpoint.method, console_endpoint.path, console_endpoint)
 
     def is_websocket(self, path: str) -> bool:
-        return path.startswith(WEBSOCKET_PREFIX)
+        return path.startswith(WEBSOCKET_PREFIX) or path == STREAM_PATH
 
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
+        if request.path == STREAM_PATH:
+            return self.console.stream(request, socket)
         return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)
 
 

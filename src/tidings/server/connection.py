@@ -18,7 +18,7 @@ import orjson
 
 from tidings.apps import App
 from tidings.background import start
-from tidings.events import HubEvent, HubEventKind, Published
+from tidings.events import Activity, ActivityKind, HubEvent, HubEventKind, Published, tell
 from tidings.metrics.figures import ABRUPT
 from tidings.net.http import Socket
 from tidings.protocol import messages
@@ -101,6 +101,8 @@ class Connection:
         self.admitted = True
         activity_timeout = self.ctx.config.server.activity_timeout
         self.reply(messages.connection_established(self.socket_id, activity_timeout))
+        if self.ctx.bus.activity:
+            self._tell(ActivityKind.CONNECTED)
 
     def closed(self) -> None:
         """The socket is gone: forget the connection once its running command is done."""
@@ -116,6 +118,8 @@ class Connection:
         try:
             if self.admitted:
                 self.admitted = False
+                if self.ctx.bus.activity:
+                    self._tell(ActivityKind.DISCONNECTED, code=self.socket.close_code)
                 await self._forget()
         finally:
             self.ctx.connections.pop(self.socket_id, None)
@@ -233,6 +237,9 @@ class Connection:
             self.reply(
                 messages.subscription_error(error.channel, error.kind, error.message, error.status)
             )
+            if self.ctx.bus.activity:
+                refused = ActivityKind.SUBSCRIPTION_REFUSED
+                self._tell(refused, error.channel, error.status, error.message)
         else:  # a server fault must cost this frame, not the connection
             log.error("socket %s: failed to handle a frame", self.socket_id, exc_info=error)
             self.reply(messages.error(None, "Internal server error while handling the message"))
@@ -276,6 +283,8 @@ class Connection:
                 adapter = self.ctx.adapter
                 count = await adapter.unsubscribe(self, command.channel, command.member)
                 self.subscription_count_changed(command.channel, count)
+                if self.ctx.bus.activity:
+                    self._tell(ActivityKind.UNSUBSCRIBED, command.channel)
             elif isinstance(command, ClientEvent):
                 await self.client_event(command)
             elif isinstance(command, SignIn):
@@ -288,6 +297,8 @@ class Connection:
         channel, app = command.channel, self.app
         if command.type.kind is Kind.SERVER_TO_USER:
             self.reply(messages.subscription_succeeded(channel))
+            if self.ctx.bus.activity:
+                self._tell(ActivityKind.SUBSCRIBED, channel)
             return
         try:
             joined = await self.ctx.adapter.subscribe(self, channel, command.member)
@@ -296,6 +307,8 @@ class Connection:
             raise
         presence = None if joined.members is None else messages.presence_snapshot(joined.members)
         self.reply(messages.subscription_succeeded(channel, presence))
+        if self.ctx.bus.activity:
+            self._tell(ActivityKind.SUBSCRIBED, channel)
         if command.type.cached:
             cached = await self.ctx.adapter.cache_get(app.id, channel)
             if cached is not None:
@@ -305,6 +318,20 @@ class Connection:
                 self.ctx.bus.emit(HubEvent(HubEventKind.CACHE_MISS, app.id, channel))
         if not command.type.is_presence:
             self.subscription_count_changed(channel, joined.subscription_count)
+
+    def _tell(
+        self,
+        kind: ActivityKind,
+        channel: str | None = None,
+        code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Activity for the console; callers check ``bus.activity`` first, so an unobserved
+        server builds nothing."""
+        tell(
+            self.ctx.bus.activity,
+            Activity(kind, self.app.id, self.socket_id, channel, code, detail),
+        )
 
     def subscription_count_changed(self, channel: str, count: int) -> None:
         if self.app.enable_subscription_count and not is_presence(channel):

@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from tidings.apps import AppStore
 from tidings.config import Config, ConfigError, ServerSettings
-from tidings.events import EventBus, HubEvent
+from tidings.events import Activity, ActivityKind, EventBus, HubEvent, tell
 from tidings.hub import Adapter, HubUnavailable
 from tidings.webhooks.batcher import Batch, Batcher, Departure
 from tidings.webhooks.payload import batch_body
@@ -339,6 +341,8 @@ class WebhookService:
             if error is None:
                 await self._queue.delivered(row.id)
                 self._sent += 1
+                if self._bus.activity:
+                    self._tell(row, None)
                 return
             failures = row.attempts + 1
             now = self._clock()
@@ -357,8 +361,22 @@ class WebhookService:
                 await self._queue.retry_later(row.id, failures, next_at, error)
                 self._retried += 1
                 log.info("webhook %d to %s failed (%s); retrying", row.id, webhook.url, error)
+            if self._bus.activity:
+                self._tell(row, error if next_at is not None else f"{error}; dead-lettered")
         except Exception:
             log.exception("webhook %d: delivery bookkeeping failed", row.id)
         finally:
             self._in_flight.pop(row.id, None)
             self._deliver_wake.set()
+
+    def _tell(self, row: QueuedWebhook, error: str | None) -> None:
+        """Activity for the console: what this attempt carried and how it went."""
+        webhook = row.webhook
+        events = [
+            {"name": event.get("name"), "channel": event.get("channel")}
+            for event in orjson.loads(webhook.body).get("events", ())
+        ]
+        kind = ActivityKind.WEBHOOK_SENT if error is None else ActivityKind.WEBHOOK_FAILED
+        detail = webhook.url if error is None else f"{webhook.url}: {error}"
+        activity = Activity(kind, webhook.app_id, code=row.attempts + 1, detail=detail, data=events)
+        tell(self._bus.activity, activity)
