@@ -1,5 +1,5 @@
-"""``tidings serve``, ``tidings webhooks``, and commands registered by other packages
-(``tidings demo`` comes from the demo package)."""
+"""``tidings serve``, ``tidings apps``, ``tidings webhooks``, and commands registered by other
+packages (``tidings demo`` comes from the demo package)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from tidings import __version__, config
+from tidings.apps.cli import add_apps_command
+from tidings.apps.database import StoreUnavailable
 from tidings.eventloop import run_async
 from tidings.server.context import Context
 from tidings.webhooks.cli import add_webhooks_command
 
 PLUGIN_GROUP = "tidings.commands"
+SHOWN_APPS = 10  # in the start-up banner; a multi-tenant server may hold thousands
 
 
 def add_plugin_commands(commands: Any) -> None:
@@ -39,11 +42,14 @@ def banner(cfg: config.Config) -> Callable[[Context], None]:
     def show(ctx: Context) -> None:
         server = cfg.server
         print(f"tidings {__version__} listening on http://{server.host}:{server.port}", flush=True)
-        for app in cfg.apps:
+        apps = ctx.apps.all()
+        for app in apps[:SHOWN_APPS]:
             line = f"  app id={app.id} key={app.key}"
-            if cfg.dev_app:
+            if cfg.dev_app and app is cfg.apps[0]:
                 line += f" secret={app.secret}  (built-in development app)"
             print(line, flush=True)
+        if len(apps) > SHOWN_APPS:
+            print(f"  and {len(apps) - SHOWN_APPS} more apps (tidings apps list)", flush=True)
 
     return show
 
@@ -78,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-url", help="share state with other nodes through Redis (redis://host:6379/0)"
     )
     serve.set_defaults(func=serve_command)
+    add_apps_command(commands)
     add_webhooks_command(commands)
     add_plugin_commands(commands)
     return parser
@@ -92,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as error:
         print(f"tidings: configuration error: {error}", file=sys.stderr)
         return 2
+    except StoreUnavailable as error:
+        print(f"tidings: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return result

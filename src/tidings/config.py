@@ -69,6 +69,13 @@ class ServerSettings:
     node_timeout: float = 10.0
     # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
     workers: int = 1
+    # Apps besides the config file's, changed while tidings runs (tidings.apps.choose): "" is a
+    # SQLite file in data_dir, postgresql://... a database shared by a cluster, "none" none.
+    apps_database_url: str = ""
+    # SQLite's change counter is read this often; PostgreSQL, which notifies changes, is also
+    # read in full this often in case a notification was lost.
+    apps_poll_interval: float = 0.5
+    apps_refresh_interval: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

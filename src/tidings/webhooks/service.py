@@ -129,7 +129,7 @@ class WebhookService:
         """The service, or None when no app has webhooks and no earlier run left any queued."""
         settings = WebhookSettings.from_server(config.server)
         path = queue_path(config.server.data_dir)
-        if not any(app.webhooks for app in config.apps) and not path.exists():
+        if not any(app.webhooks for app in apps.all()) and not path.exists():
             return None
         return cls(settings, apps, bus, hub, SqliteQueue(path), Sender(settings.timeout))
 
