@@ -27,8 +27,10 @@ APP_NOT_FOUND, APP_DISABLED, OVER_CONNECTION_QUOTA = 4001, 4003, 4004
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[TidingsServer]:
-    """One running server; each story adds apps of its own. The config's app stays as it is."""
-    with TidingsServer([AppSpec()]) as running:
+    """One running server; each story adds apps of its own. The config's app stays as it is.
+    One process even in the suite's 2-worker pass: a check that passed on one worker says
+    nothing of the other, and tests/cluster/test_cluster_apps.py follows a change across nodes."""
+    with TidingsServer([AppSpec()], {"workers": 1}) as running:
         yield running
 
 

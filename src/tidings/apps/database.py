@@ -126,7 +126,7 @@ class AppDatabase(ABC):
                 "the %s app database is unreachable (%s); serving the %d apps last read "
                 "until it is back",
                 self.kind,
-                error,
+                " ".join(str(error).split()) or type(error).__name__,  # libpq's are multi-line
                 len(self._by_id),
             )
 

@@ -164,10 +164,14 @@ class PostgresAppDatabase(AppDatabase):
                 continue
             try:
                 await listener.execute(f"LISTEN {CHANNEL}")
+                # The query connection may have died with the listener without knowing it yet.
+                await self._disconnect()
                 # Whatever changed while nobody listened (the first time: since open()).
                 await self.refresh_quietly()
                 while True:
-                    async for _ in listener.notifies(timeout=self._refresh_interval, stop_after=1):
+                    # Soon again after a failed read; else at the latest after the interval.
+                    wait = RECONNECT_DELAY if self.outage else self._refresh_interval
+                    async for _ in listener.notifies(timeout=wait, stop_after=1):
                         pass
                     # A notice, or the periodic full read: either way read the table again.
                     await self.refresh_quietly()
