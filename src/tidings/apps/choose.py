@@ -51,12 +51,13 @@ def database_for(server: ServerSettings) -> AppDatabase | None:
     )
 
 
-async def open_app_store(config: Config) -> AppStore:
-    """The store ``tidings serve`` reads, opened and read once (StoreUnavailable if not)."""
+async def open_app_store(config: Config, *, follow: bool = True) -> AppStore:
+    """The store ``tidings serve`` reads, opened and read once (StoreUnavailable if not);
+    ``follow``: kept up to date afterwards (a one-off command reads it once)."""
     database = database_for(config.server)
     if database is None:
         return StaticAppStore(config.apps)
-    await database.open()
+    await database.open(follow=follow)
     if config.dev_app:
         return AppDirectory((), database, dev_app=config.apps[0])
     return AppDirectory(config.apps, database)

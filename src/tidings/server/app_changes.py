@@ -18,17 +18,18 @@ from tidings.server.context import Context
 from tidings.webhooks import WebhookService
 
 log = logging.getLogger("tidings.apps")
+Change = tuple[App | None, App | None]  # (before, after), as AppStore.watch reports them
 
 
 def follow_app_changes(ctx: Context) -> Callable[[], None]:
     """Start following ``ctx.apps``; returns what stops it."""
     starting: set[asyncio.Task[None]] = set()
 
-    def changed(changes: list[tuple[App | None, App | None]]) -> None:
+    def changed(changes: list[Change]) -> None:
         by_id = {before.id: after for before, after in changes if before is not None}
         if by_id:
             for conn in list(ctx.connections.values()):
-                if conn.app.id not in by_id:
+                if conn.closing or conn.app.id not in by_id:
                     continue
                 app = by_id[conn.app.id]
                 if app is None or app.key != conn.app.key:
@@ -37,23 +38,28 @@ def follow_app_changes(ctx: Context) -> Callable[[], None]:
                     conn.terminate(Code.APP_DISABLED, "Application is disabled.")
                 else:
                     conn.app = conn.session.app = app
-        if ctx.webhooks is None and any(after and after.webhooks for _, after in changes):
-            task = asyncio.get_running_loop().create_task(_start_webhooks(ctx))
-            starting.add(task)
-            task.add_done_callback(starting.discard)
+        if ctx.webhooks is None and not starting and not ctx.draining:
+            _start_webhooks(ctx, changes, starting)
 
     return ctx.apps.watch(changed)
 
 
-async def _start_webhooks(ctx: Context) -> None:
-    if ctx.webhooks is not None or ctx.draining:
+def _start_webhooks(ctx: Context, changes: list[Change], starting: set[asyncio.Task[None]]) -> None:
+    """The first app with webhooks on a server that had none: start the service."""
+    if not any(after and after.webhooks for _, after in changes):
         return
     service = WebhookService.for_config(ctx.config, ctx.apps, ctx.bus, ctx.adapter)
-    if service is None:
-        return
-    ctx.webhooks = service
+    if service is not None:
+        service.observe()  # from this change on; the queue opens meanwhile
+        task = asyncio.get_running_loop().create_task(_start(ctx, service))
+        starting.add(task)
+        task.add_done_callback(starting.discard)
+
+
+async def _start(ctx: Context, service: WebhookService) -> None:
     try:
         await service.start()
     except Exception:  # a data_dir that became unwritable: the server itself carries on
-        ctx.webhooks = None
-        log.exception("cannot start the webhook service for an app added with webhooks")
+        log.exception("cannot start the webhook service for an app given webhooks")
+        return
+    ctx.webhooks = service
