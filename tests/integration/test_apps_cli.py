@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.apps import printed, tidings_apps
+from tests.support.postgres_server import PostgresServer
 from tests.support.server import ROOT, free_port
 
 CONFIG_APP = '[[apps]]\nid = "4242"\nkey = "config-key"\nsecret = "config-secret"\n'
@@ -167,3 +169,16 @@ def test_serve_does_not_start_with_an_unusable_data_dir(tmp_path: Path) -> None:
     result = serve({"TIDINGS_DATA_DIR": str(blocker / "data")})
     assert result.returncode == 1
     assert "cannot use the app database" in result.stderr and "data_dir" in result.stderr
+
+
+def test_a_database_user_without_privileges_is_told_what_it_needs(
+    env: dict[str, str], postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.create_database()
+    role = url.rsplit("/", 1)[1] + "_reader"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")  # PostgreSQL 15: no CREATE on public
+    restricted = url.replace("postgres@", f"{role}@")
+    result = serve(env | {"TIDINGS_APPS_DATABASE_URL": restricted})
+    assert result.returncode == 1
+    assert "refused tidings" in result.stderr and "permission denied" in result.stderr

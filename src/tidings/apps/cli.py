@@ -138,7 +138,7 @@ async def _add(args: argparse.Namespace, database: AppDatabase, cfg: config.Conf
     app = config.build_app("tidings apps add", values)
     _taken(cfg, app)
     await database.add(app)
-    print(f"Added app {app.id}:")
+    print(f"Added app {app.id} to {database.location}:")
     _print_credentials(app)
     return 0
 

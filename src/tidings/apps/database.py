@@ -50,8 +50,12 @@ def diff(before: dict[str, App], after: dict[str, App]) -> list[Change]:
     return changes
 
 
+FOLLOW_RETRY = 1.0  # seconds before the follower starts again after an unexpected error
+
+
 class AppDatabase(ABC):
     kind: ClassVar[str]  # for messages: "SQLite", "PostgreSQL"
+    location: str  # for messages: the file, or the URL without its password
 
     def __init__(self) -> None:
         self._by_id: dict[str, App] = {}
@@ -93,7 +97,17 @@ class AppDatabase(ABC):
             await self._disconnect()
             raise
         if follow:
-            self._follower = asyncio.create_task(self._follow(), name=f"apps-{self.kind}")
+            self._follower = asyncio.create_task(self._keep_following(), name="apps-follower")
+
+    async def _keep_following(self) -> None:
+        """The driver's follower, started again should it ever fail: a snapshot that stopped
+        following would go on serving apps that were changed or removed since."""
+        while True:
+            try:
+                await self._follow()
+            except Exception:
+                log.exception("following the %s app database failed; starting again", self.kind)
+            await asyncio.sleep(FOLLOW_RETRY)
 
     async def close(self) -> None:
         if self._follower is not None:
@@ -174,7 +188,10 @@ class AppDatabase(ABC):
         self.loaded = True
         if changes:
             for listener in list(self._listeners):
-                listener(changes)
+                try:
+                    listener(changes)
+                except Exception:  # one listener's failure must not stop the others
+                    log.exception("applying an app change failed")
 
     # -- what a driver supplies ---------------------------------------------------------------
     @abstractmethod

@@ -75,4 +75,7 @@ class AppDirectory:
         self._by_id, self._by_key = by_id, by_key
         if changes:
             for listener in list(self._listeners):
-                listener(changes)
+                try:
+                    listener(changes)
+                except Exception:  # one listener's failure must not stop the others
+                    log.exception("applying an app change failed")

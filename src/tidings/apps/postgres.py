@@ -73,6 +73,7 @@ class PostgresAppDatabase(AppDatabase):
     def __init__(self, url: str, refresh_interval: float = 30.0) -> None:
         super().__init__()
         self._url = url
+        self.location = redact(url)
         self._refresh_interval = refresh_interval
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
@@ -93,25 +94,30 @@ class PostgresAppDatabase(AppDatabase):
             except errors.IntegrityError:
                 raise
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                if self._conn is not None:
-                    with contextlib.suppress(Exception):
-                        await self._conn.close()
-                self._conn = None
+                await self._drop_connection()
                 raise StoreUnavailable(
-                    f"cannot reach the app database {redact(self._url)} "
-                    f"({str(error).strip() or type(error).__name__}); check apps_database_url "
-                    "(TIDINGS_APPS_DATABASE_URL) and that PostgreSQL is running"
+                    f"cannot reach the app database {self.location} ({_text(error)}); check "
+                    "apps_database_url (TIDINGS_APPS_DATABASE_URL) and that PostgreSQL is running"
                 ) from None
+            except psycopg.Error as error:  # reachable, but refusing: a privilege, say
+                await self._drop_connection()
+                raise StoreUnavailable(
+                    f"the app database {self.location} refused tidings ({_text(error)}); its "
+                    "user needs to create and change the tidings_apps and tidings_schema tables"
+                ) from None
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = None
 
     async def _connect(self) -> None:
         await self._run(_migrate)
 
     async def _disconnect(self) -> None:
         async with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    await self._conn.close()
-                self._conn = None
+            await self._drop_connection()
 
     async def _fetch(self) -> list[Row]:
         async def read(conn: psycopg.AsyncConnection[Any]) -> list[Row]:
@@ -158,7 +164,7 @@ class PostgresAppDatabase(AppDatabase):
         while True:
             try:
                 listener = await self._connection()
-            except (psycopg.OperationalError, OSError) as error:
+            except (psycopg.Error, OSError) as error:
                 self.unreachable(error)
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue
@@ -175,7 +181,7 @@ class PostgresAppDatabase(AppDatabase):
                         pass
                     # A notice, or the periodic full read: either way read the table again.
                     await self.refresh_quietly()
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+            except (psycopg.Error, OSError) as error:
                 self.unreachable(error)
             finally:
                 with contextlib.suppress(Exception):
@@ -200,6 +206,11 @@ async def _migrate(conn: psycopg.AsyncConnection[Any]) -> None:
         if version < SCHEMA_VERSION:
             await conn.execute("DELETE FROM tidings_schema")
             await conn.execute("INSERT INTO tidings_schema VALUES (%s)", (SCHEMA_VERSION,))
+
+
+def _text(error: BaseException) -> str:
+    """libpq's messages run over several lines; one line for a log or a terminal."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _duplicate(error: errors.UniqueViolation, row: Row) -> DuplicateApp:

@@ -49,6 +49,7 @@ class SqliteAppDatabase(AppDatabase):
     def __init__(self, path: str | Path, poll_interval: float = 0.5) -> None:
         super().__init__()
         self.path = Path(path)
+        self.location = str(self.path.resolve())
         self._poll_interval = poll_interval
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None

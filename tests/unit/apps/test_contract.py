@@ -246,6 +246,23 @@ def _story(
     ]
 
 
+async def test_a_failing_watcher_stops_neither_the_others_nor_the_following(
+    databases: Databases, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, reader = await databases.open(follow=False), await databases.open()
+
+    def broken(changes: list[Change]) -> None:
+        raise RuntimeError("a bug in one watcher")
+
+    reader.watch(broken)
+    changes = Changes(reader)
+    await writer.add(ONE)
+    await changes.until(lambda: reader.by_id("1") == ONE)
+    await writer.add(TWO)
+    await changes.until(lambda: reader.by_id("2") == TWO)
+    assert "applying an app change failed" in caplog.text
+
+
 async def test_changes_made_outside_tidings_are_noticed(databases: Databases) -> None:
     store = await databases.open()
     changes = Changes(store)
