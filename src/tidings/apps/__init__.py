@@ -3,6 +3,6 @@ config driver; the database drivers (SQLite, PostgreSQL) are chosen by ``tidings
 and imported only then, so the pure layers importing ``App`` pull in no I/O."""
 
 from tidings.apps.app import App, WebhookTarget
-from tidings.apps.store import AppStore, ChangeListener, StaticAppStore
+from tidings.apps.store import AppStore, Change, ChangeListener, StaticAppStore
 
-__all__ = ["App", "AppStore", "ChangeListener", "StaticAppStore", "WebhookTarget"]
+__all__ = ["App", "AppStore", "Change", "ChangeListener", "StaticAppStore", "WebhookTarget"]

@@ -17,12 +17,10 @@ from typing import ClassVar
 
 from tidings.apps.app import App
 from tidings.apps.codec import Row
-from tidings.apps.store import ChangeListener
+from tidings.apps.store import Change, ChangeListener
 from tidings.config import ConfigError
 
 log = logging.getLogger("tidings.apps")
-
-Change = tuple[App | None, App | None]  # see ChangeListener
 
 
 class StoreError(Exception):

@@ -7,8 +7,9 @@ from typing import Protocol
 
 from tidings.apps.app import App
 
-# (before, after) pairs: None before for an added app, None after for a removed one.
-ChangeListener = Callable[[list[tuple[App | None, App | None]]], None]
+# (before, after): None before for an added app, None after for a removed one.
+Change = tuple[App | None, App | None]
+ChangeListener = Callable[[list[Change]], None]
 
 
 class AppStore(Protocol):

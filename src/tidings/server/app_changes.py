@@ -12,13 +12,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from tidings.apps import App
+from tidings.apps import Change
 from tidings.protocol.errors import Code
 from tidings.server.context import Context
 from tidings.webhooks import WebhookService
 
 log = logging.getLogger("tidings.apps")
-Change = tuple[App | None, App | None]  # (before, after), as AppStore.watch reports them
 
 
 def follow_app_changes(ctx: Context) -> Callable[[], None]:

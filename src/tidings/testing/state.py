@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tidings.apps import App, WebhookTarget
-from tidings.apps.store import ChangeListener
+from tidings.apps import App, ChangeListener, WebhookTarget
 from tidings.config import Config, ConfigError, ServerSettings, build_app, load
 from tidings.events import PublishObserver
 from tidings.net.http import Request, Response, Socket, SocketHandler

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from tests.support.postgres_server import PostgresServer
-from tidings.apps import App, AppStore, StaticAppStore, WebhookTarget
-from tidings.apps.database import AppDatabase, Change, DuplicateApp, UnknownApp
+from tidings.apps import App, AppStore, Change, StaticAppStore, WebhookTarget
+from tidings.apps.database import AppDatabase, DuplicateApp, UnknownApp
 from tidings.apps.postgres import PostgresAppDatabase
 from tidings.apps.sqlite import SqliteAppDatabase
 from tidings.config import WEBHOOK_EVENT_TYPES

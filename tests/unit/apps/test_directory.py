@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.apps import App
-from tidings.apps.database import Change
+from tidings.apps import App, Change
 from tidings.apps.directory import AppDirectory
 from tidings.apps.sqlite import SqliteAppDatabase
 from tidings.config import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET
