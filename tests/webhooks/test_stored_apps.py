@@ -32,7 +32,10 @@ async def test_webhooks_set_on_a_running_server_are_sent_and_signed_with_the_cur
     receiver: Receiver,
     start_tidings: Callable[..., Awaitable[TidingsServer]],
 ) -> None:
-    server = await start_tidings([AppSpec()], webhook_settings(tmp_path / "data"))
+    # One process even in the suite's 2-worker pass: that a change reached one worker says
+    # nothing of the other (tests/cluster/test_cluster_apps.py follows changes across nodes).
+    settings = webhook_settings(tmp_path / "data", workers=1)
+    server = await start_tidings([AppSpec()], settings)
     hooks = json.dumps([{"url": receiver.url(), "event_types": ["channel_occupied"]}])
     app = added(server, f"webhooks={hooks}")  # the first app with webhooks on this server
 

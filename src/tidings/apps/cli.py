@@ -20,6 +20,7 @@ from typing import Any
 
 from tidings import config
 from tidings.apps.app import App
+from tidings.apps.choose import database_for
 from tidings.apps.codec import assignments, settings_of, with_settings
 from tidings.apps.database import AppDatabase, StoreError, UnknownApp
 
@@ -49,11 +50,11 @@ def add_apps_command(commands: Any) -> None:
     add.add_argument("--key", help="the app key (default: random)")
     add.add_argument("--secret", help="the app secret (default: random)")
     add.add_argument("settings", nargs="*", metavar="NAME=VALUE", help="app settings")
-    for sub in (action("list", _list, "list apps (never their secrets)", app_id=False),):
+    for sub in (
+        action("list", _list, "list apps (never their secrets)", app_id=False),
+        action("show", _show, "show an app's settings (not its secret)"),
+    ):
         sub.add_argument("--json", action="store_true", help="one JSON document, for scripts")
-    action("show", _show, "show an app's settings").add_argument(
-        "--json", action="store_true", help="one JSON document, for scripts"
-    )
     action("set", _set, "change settings: NAME=VALUE, an empty VALUE resets").add_argument(
         "settings", nargs="+", metavar="NAME=VALUE"
     )
@@ -64,8 +65,6 @@ def add_apps_command(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace, function: Action) -> int:
-    from tidings.apps.choose import database_for
-
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     cfg = config.load(args.config, os.environ, overrides)
     database = database_for(cfg.server)
