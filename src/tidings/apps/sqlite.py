@@ -72,7 +72,8 @@ class SqliteAppDatabase(AppDatabase):
         except (sqlite3.Error, OSError) as error:
             raise StoreUnavailable(
                 f"cannot use the app database {self.path} ({error}); set --data-dir, "
-                "TIDINGS_DATA_DIR or [server] data_dir to a writable directory"
+                "TIDINGS_DATA_DIR or [server] data_dir to a writable directory (or "
+                "apps_database_url to none, for the config file's apps alone)"
             ) from None
 
     def _open_file(self) -> sqlite3.Connection:
