@@ -67,21 +67,41 @@ def redact(url: str) -> str:
     return f"postgresql://{user}@{host}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
+# Where the URL says nothing else. TCP keepalives: a listening connection whose peer vanished
+# without a word (a NAT dropping idle flows) would otherwise wait for notices forever.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": str(CONNECT_TIMEOUT),
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "application_name": "tidings",
+}
+
+
+def with_defaults(url: str) -> str:
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return url  # connecting will say what is wrong with it
+    missing = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    return psycopg.conninfo.make_conninfo(url, **missing)
+
+
 class PostgresAppDatabase(AppDatabase):
     kind = "PostgreSQL"
 
     def __init__(self, url: str, refresh_interval: float = 30.0) -> None:
         super().__init__()
         self._url = url
+        self._conninfo = with_defaults(url)
         self.location = redact(url)
         self._refresh_interval = refresh_interval
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-        )
+        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
 
     async def _run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         """``work`` on the query connection (opened if need be); a lost connection is dropped,
