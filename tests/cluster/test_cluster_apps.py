@@ -10,6 +10,7 @@ import pytest
 
 from tests.cluster.conftest import start_nodes
 from tests.support.apps import (
+    PROPAGATION,
     added,
     apps_of,
     connect_outcome,
@@ -44,7 +45,11 @@ async def test_a_change_made_on_one_node_reaches_the_other(nodes: list[TidingsSe
     async def accepted_on_b() -> bool:
         return await connect_outcome(b, app.key) == 0
 
-    await soon(accepted_on_b, "node B accepts the app added through node A")
+    async def accepted_on_a() -> bool:  # the CLI wrote to the database; A learns as B does
+        return await connect_outcome(a, app.key) == 0
+
+    await soon(accepted_on_b, "node B accepts the app added through node A's configuration")
+    await soon(accepted_on_a, "node A accepts it too")
     async with await RawClient.connect(b, app.key) as reader:
         await reader.subscribe("private-news", sdk(b, app))
         await asyncio.to_thread(sdk(a, app).trigger, "private-news", "hello", {"from": "A"})
@@ -59,6 +64,6 @@ async def test_a_change_made_on_one_node_reaches_the_other(nodes: list[TidingsSe
         assert await trigger_status(b, app, new_secret) == 200
 
         apps_of(a, "disable", app.id)
-        async with asyncio.timeout(2.0):
-            assert await reader.close_code() == APP_DISABLED
+        async with asyncio.timeout(PROPAGATION):
+            assert await reader.close_code(PROPAGATION) == APP_DISABLED
     assert await connect_outcome(b, app.key) == APP_DISABLED
