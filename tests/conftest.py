@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.postgres_server import PostgresServer
 from tests.support.server import AppSpec, TidingsServer
 
 
@@ -32,4 +33,11 @@ def shared_server() -> Iterator[TidingsServer]:
     """One server for a whole module, with client events, user auth off, subscription counts on."""
     app = AppSpec(settings={"enable_client_events": True, "enable_subscription_count": True})
     with TidingsServer([app]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole run; each test takes a database of its own."""
+    with PostgresServer() as server:
         yield server

@@ -74,6 +74,13 @@ class ServerSettings:
     # The debug console (/console): without a token it serves only the documented development
     # app; with one it serves every app, to requests that carry the token.
     console_token: str = field(default="", repr=False)  # a secret: kept out of reprs
+    # Apps besides the config file's, changed while tidings runs (tidings.apps.choose): "" is a
+    # SQLite file in data_dir, postgresql://... a database shared by a cluster, "none" none.
+    apps_database_url: str = ""
+    # SQLite's change counter is read this often; PostgreSQL, which notifies changes, is also
+    # read in full this often in case a notification was lost.
+    apps_poll_interval: float = 0.5
+    apps_refresh_interval: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,8 +39,8 @@ WEBSOCKET_PREFIX = "/app/"
 
 
 def build_context(config: Config, apps: AppStore | None = None) -> Context:
-    """``apps``: another store than the config's apps (tidings.testing changes its app per
-    test); the config's apps still decide whether webhooks are on."""
+    """``apps``: the store to read (``tidings serve``'s database, tidings.testing's per-test
+    app) instead of the config's apps alone."""
     bus = EventBus()
     adapter, rate_limiter = shared_state(config.server, bus)
     apps = StaticAppStore(config.apps) if apps is None else apps

@@ -131,21 +131,30 @@ class WebhookService:
         """The service, or None when no app has webhooks and no earlier run left any queued."""
         settings = WebhookSettings.from_server(config.server)
         path = queue_path(config.server.data_dir)
-        if not any(app.webhooks for app in config.apps) and not path.exists():
+        if not any(app.webhooks for app in apps.all()) and not path.exists():
             return None
         return cls(settings, apps, bus, hub, SqliteQueue(path), Sender(settings.timeout))
 
     # -- life cycle ---------------------------------------------------------------------------
+    def observe(self) -> None:
+        """Listen to the event stream from now on; what arrives before ``start()`` has opened
+        the queue waits in memory (a service started for an app added while tidings runs)."""
+        if self._unsubscribe is None:
+            self._loop = asyncio.get_running_loop()
+            self._unsubscribe = self._bus.subscribe(self._observe)
+
     async def start(self) -> None:
         try:
             await self._queue.open()
         except (OSError, sqlite3.Error) as error:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
             raise ConfigError(
                 f"cannot open the webhook queue ({error}); set --data-dir, TIDINGS_DATA_DIR or "
                 "[server] data_dir to a writable directory"
             ) from None
-        self._loop = asyncio.get_running_loop()
-        self._unsubscribe = self._bus.subscribe(self._observe)
+        self.observe()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="webhooks-writer"),
             asyncio.create_task(self._deliver_loop(), name="webhooks-delivery"),
