@@ -28,6 +28,7 @@ class Code(IntEnum):
     INACTIVE = 4202
     CLIENT_EVENT_REJECTED = 4301
     WATCHLIST_LIMIT = 4302
+    REPLAY_REJECTED = 4303
 
 
 class PusherError(Exception):

@@ -25,7 +25,15 @@ from tidings.protocol.channels import Kind, is_presence
 from tidings.protocol.errors import Code, PusherError, SubscriptionError
 from tidings.protocol.framing import text_frame
 from tidings.server.context import Context
-from tidings.session import ClientEvent, Command, Session, SignIn, Subscribe, Unsubscribe
+from tidings.session import (
+    ClientEvent,
+    Command,
+    Replay,
+    Session,
+    SignIn,
+    Subscribe,
+    Unsubscribe,
+)
 
 log = logging.getLogger("tidings.connection")
 # Messages waiting behind a running command; past this the socket stops being read.
@@ -256,6 +264,8 @@ class Connection:
                 await self.client_event(command)
             elif isinstance(command, SignIn):
                 await self.sign_in(command)
+            elif isinstance(command, Replay):
+                await self.replay(command)
         except Exception as error:
             self._refuse(error)
 
@@ -271,7 +281,12 @@ class Connection:
             self.session.forget(channel)
             raise
         presence = None if joined.members is None else messages.presence_snapshot(joined.members)
-        self.reply(messages.subscription_succeeded(channel, presence))
+        succeeded = messages.subscription_succeeded(channel, presence)
+        rule = app.history_rule(channel) if app.history else None
+        if rule is not None:  # where the history stands: what tidings-recovery resumes from
+            page = await self.ctx.adapter.history(app.id, channel, rule, 0, 0)
+            succeeded = messages.stamped(succeeded, page.last, page.epoch)
+        self.reply(succeeded)
         if command.type.cached:
             cached = await self.ctx.adapter.cache_get(app.id, channel)
             if cached is not None:
@@ -288,7 +303,12 @@ class Connection:
 
     async def client_event(self, command: ClientEvent) -> None:
         payload = messages.event(command.event, command.channel, command.data, command.user_id)
-        await self.ctx.adapter.publish(self.app.id, command.channel, payload, self.socket_id)
+        app, adapter = self.app, self.ctx.adapter
+        rule = app.history_rule(command.channel) if app.history else None
+        if rule is None:
+            await adapter.publish(app.id, command.channel, payload, self.socket_id)
+        else:
+            await adapter.publish_history(app.id, command.channel, rule, payload, self.socket_id)
         observers = self.ctx.publish_observers
         if observers:  # tidings.testing
             published = Published(
@@ -316,6 +336,17 @@ class Connection:
                     socket_id=self.socket_id,
                 )
             )
+
+    async def replay(self, command: Replay) -> None:
+        """The kept events after the client's serial, as delivered, then where it stands."""
+        channel, rule = command.channel, command.rule
+        page = await self.ctx.adapter.history(
+            self.app.id, channel, rule, command.after, rule.max_events, command.epoch
+        )
+        for entry in page.entries:
+            if entry.sender != self.socket_id:  # pusher-js never shows a client its own events
+                self.reply(entry.payload)
+        self.reply(messages.replay_done(channel, page.epoch, page.last, page.complete))
 
     async def sign_in(self, command: SignIn) -> None:
         user = command.user

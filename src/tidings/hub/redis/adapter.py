@@ -23,9 +23,19 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from tidings.apps.history import HistoryRule
 from tidings.config import ServerSettings
 from tidings.events import EventBus, HubEvent, HubEventKind
-from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber, departure_ttl
+from tidings.hub.base import (
+    Adapter,
+    ChannelStats,
+    HubUnavailable,
+    Joined,
+    Outgoing,
+    Subscriber,
+    departure_ttl,
+)
+from tidings.hub.history import HistoryPage
 from tidings.hub.local import LocalSockets, presence_full
 from tidings.hub.redis.nodes import Nodes
 from tidings.hub.redis.reads import SharedReads
@@ -293,6 +303,28 @@ class RedisAdapter(Adapter):
         await required(asyncio.gather(*sent))
         for channel, payload, skip in outgoing:
             self._local.deliver(app_id, channel, payload, skip)
+
+    # -- history ------------------------------------------------------------------------------
+    async def publish_history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        payload: bytes,
+        except_socket_id: str | None = None,
+    ) -> None:
+        raise HubUnavailable("channel history is not yet kept by the Redis driver")
+
+    async def history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        after: int,
+        limit: int,
+        epoch: str | None = None,
+    ) -> HistoryPage:
+        raise HubUnavailable("channel history is not yet kept by the Redis driver")
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
