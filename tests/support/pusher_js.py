@@ -237,7 +237,8 @@ class PusherJsDriver:
         return client
 
     def node_sdk(self, method: str, *args: Any) -> SdkResponse:
-        """Call the official Node ``pusher`` SDK (trigger, sendToUser, terminateUserConnections)."""
+        """Call the official Node ``pusher`` SDK (trigger, sendToUser, terminateUserConnections,
+        get)."""
         result = self.request("sdk", app=self.app_config(), method=method, args=list(args))
         return SdkResponse(int(result["status"]), str(result["body"]))
 

@@ -305,6 +305,8 @@ const commands = {
         return sdkResponse(sdk.trigger(args[0], args[1], args[2], args[3]));
       case 'sendToUser':
         return sdkResponse(sdk.sendToUser(args[0], args[1], args[2]));
+      case 'get':
+        return sdkResponse(sdk.get({ path: args[0], params: args[1] || {} }));
       case 'terminateUserConnections':
         return sdkResponse(sdk.terminateUserConnections(args[0]));
       default:

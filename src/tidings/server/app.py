@@ -16,6 +16,7 @@ from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
 from tidings.server.api.channels import ListChannels
 from tidings.server.api.events import TriggerEvent
+from tidings.server.api.history import ChannelHistory
 from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
 from tidings.server.context import Context
@@ -30,6 +31,7 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
     TriggerBatch,
     ListChannels,
     ShowChannel,
+    ChannelHistory,
     ListUsers,
     TerminateUserConnections,
 )
