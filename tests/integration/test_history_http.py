@@ -108,3 +108,14 @@ def test_the_node_sdk_reads_the_history_with_its_get(
     assert response.status == 200
     page = json.loads(response.body)
     assert serials(page) == [1] and json.loads(page["events"][0]["data"]) == {"n": 1}
+
+
+def test_tidings_serves_its_pusher_js_add_on(server: TidingsServer) -> None:
+    for name, marker in [
+        ("tidings-recovery.js", b"TidingsRecovery"),
+        ("tidings-recovery.mjs", b"export"),
+    ]:
+        with urllib.request.urlopen(f"{server.url}/js/{name}", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/javascript")
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+            assert marker in response.read()

@@ -208,6 +208,7 @@ class PusherJsDriver:
         options: dict[str, Any] | None = None,
         wait_connected: bool = True,
         record_messages: bool = False,
+        recovery: dict[str, Any] | None = None,
     ) -> PusherJsClient:
         """A new pusher-js client (it connects at once), by default once it is connected.
 
@@ -216,6 +217,9 @@ class PusherJsDriver:
         ``key`` the app key it connects with;
         ``options`` are merged into the pusher-js options. With ``record_messages`` every
         frame the connection receives is recorded too (see ``PusherJsClient.messages``).
+        ``recovery`` attaches tidings' pusher-js add-on (``{"storage": name, "fromStart": bool}``;
+        clients naming the same storage share it, as a page and its reload share
+        sessionStorage).
         """
         name = name or f"client-{next(self._names)}"
         app = self.app_config()
@@ -229,6 +233,7 @@ class PusherJsDriver:
             "user": user,
             "options": options or {},
             "recordMessages": record_messages,
+            "recovery": recovery,
         }
         client = PusherJsClient(self, name)
         self.request("create", client=name, spec=spec)
@@ -318,6 +323,10 @@ class PusherJsClient:
     def drop(self) -> None:
         """Cut the connection as a network loss would (no close frame); pusher-js reconnects."""
         self.driver.request("drop", client=self.name)
+
+    def position(self, channel: str) -> dict[str, Any] | None:
+        """The add-on's last delivered ``{"serial", "epoch"}`` on ``channel`` (needs recovery)."""
+        return self.driver.request("position", client=self.name, channel=channel)  # type: ignore[no-any-return]
 
     def send_event(self, event: str, data: Any, channel: str | None = None) -> bool:
         """``pusher.send_event(event, data, channel)``: a raw frame over the connection."""

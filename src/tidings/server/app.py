@@ -22,6 +22,7 @@ from tidings.server.api.users import ListUsers
 from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.router import Router
+from tidings.server.scripts import Scripts
 from tidings.server.subscription_count import SubscriptionCounts
 from tidings.server.websocket import open_socket
 from tidings.webhooks import WebhookService
@@ -70,6 +71,9 @@ class Application:
         health = Health(ctx)
         self.router.add("GET", "/", health.index)
         self.router.add("GET", "/ready", health.ready)
+        scripts = Scripts()
+        for path in scripts.paths():
+            self.router.add("GET", path, scripts)
         for endpoint_class in ENDPOINTS:
             endpoint = endpoint_class(ctx)
             for path in endpoint.paths:

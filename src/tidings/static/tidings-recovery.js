@@ -1,0 +1,184 @@
+/* tidings-recovery: nothing missed after a reconnect, for unchanged pusher-js code.
+ *
+ * TidingsRecovery.attach(pusher, { storage: sessionStorage })
+ *
+ * On channels the tidings server keeps a history for (docs/history.md), every event carries a
+ * serial and an epoch. This add-on remembers the last serial delivered per channel (in
+ * `storage` too, if given, so a reload resumes), asks for what was missed with
+ * `tidings:replay` after every re-subscription, and hands the missed events to the channel's
+ * own bindings, in order, dropping any serial already delivered. `fromStart: true` replays
+ * everything the server keeps on a channel's first subscription (a page that rebuilds its view
+ * from the history). `channel.bind("tidings:replay_done", ({ complete }) => ...)` tells whether
+ * the server still had everything (`complete: false`: some events are gone for good).
+ *
+ * No dependencies: a plain script (sets globalThis.TidingsRecovery, or module.exports under
+ * CommonJS); tidings-recovery.mjs is the ES module around it.
+ */
+(function (root) {
+  'use strict';
+
+  var KEY_PREFIX = 'tidings-recovery:';
+  var MARK = '__tidingsRecovery';
+
+  // pusher-js keeps only event, channel, data and user_id of a frame, so the serial is read
+  // off the raw frame just before pusher-js dispatches it (synchronously) to the channel.
+  function stampOf(raw) {
+    if (typeof raw !== 'string' || raw.indexOf('"serial"') < 0) return null;
+    try {
+      var frame = JSON.parse(raw);
+      if (typeof frame.serial === 'number' && typeof frame.epoch === 'string') {
+        return { channel: frame.channel, serial: frame.serial, epoch: frame.epoch };
+      }
+    } catch (error) {
+      // not JSON: pusher-js reports it; nothing to note here
+    }
+    return null;
+  }
+
+  function attach(pusher, options) {
+    if (pusher[MARK]) return pusher[MARK];
+    options = options || {};
+    var storage = options.storage || null;
+    var fromStart = Boolean(options.fromStart);
+    var positions = {}; // channel -> { serial, epoch } of the last event delivered
+    var replays = {}; // channel -> events held back while its replay runs
+    var stamp = null; // the serial and epoch of the frame being dispatched
+
+    function position(name) {
+      if (!(name in positions) && storage) {
+        try {
+          var stored = storage.getItem(KEY_PREFIX + name);
+          positions[name] = stored ? JSON.parse(stored) : null;
+        } catch (error) {
+          positions[name] = null;
+        }
+      }
+      return positions[name] || null;
+    }
+
+    function remember(name, value) {
+      positions[name] = value;
+      if (!storage) return;
+      try {
+        if (value) storage.setItem(KEY_PREFIX + name, JSON.stringify(value));
+        else storage.removeItem(KEY_PREFIX + name);
+      } catch (error) {
+        // storage full or refused: the in-memory position still covers reconnects
+      }
+    }
+
+    function deliver(name, handle, held) {
+      var seen = position(name);
+      if (seen && seen.epoch === held.stamp.epoch && held.stamp.serial <= seen.serial) return;
+      remember(name, { serial: held.stamp.serial, epoch: held.stamp.epoch });
+      handle(held.event);
+    }
+
+    function replay(name, after, epoch) {
+      replays[name] = [];
+      var data = { after: after };
+      if (epoch) data.epoch = epoch;
+      pusher.send_event('tidings:replay', data, name);
+    }
+
+    function resubscribed(name, current) {
+      if (!current) {
+        remember(name, null); // the server keeps no history here (any more)
+        return;
+      }
+      var seen = position(name);
+      if (seen) replay(name, seen.serial, seen.epoch);
+      else if (fromStart) replay(name, 0, current.epoch);
+      else remember(name, { serial: current.serial, epoch: current.epoch });
+    }
+
+    function replayed(name, handle, event) {
+      var held = replays[name] || [];
+      delete replays[name];
+      var data = event.data || {};
+      held.sort(function (a, b) {
+        return a.stamp.serial - b.stamp.serial;
+      });
+      for (var i = 0; i < held.length; i++) {
+        if (held[i].stamp.epoch === data.epoch) deliver(name, handle, held[i]);
+      }
+      var seen = position(name);
+      if (typeof data.epoch === 'string' && (!seen || seen.epoch !== data.epoch)) {
+        // History restarted and nothing of the new life was delivered: resume from its end.
+        remember(name, { serial: data.last || 0, epoch: data.epoch });
+      }
+      handle(event);
+    }
+
+    function wrap(channel) {
+      if (!channel || channel[MARK]) return channel;
+      channel[MARK] = true;
+      var name = channel.name;
+      var original = channel.handleEvent;
+      var handle = function (event) {
+        original.call(channel, event);
+      };
+      channel.handleEvent = function (event) {
+        var current = stamp && stamp.channel === name ? stamp : null;
+        if (event.event === 'pusher_internal:subscription_succeeded') {
+          handle(event);
+          resubscribed(name, current);
+        } else if (event.event === 'tidings:replay_done') {
+          replayed(name, handle, event);
+        } else if (!current) {
+          handle(event); // not a kept event: as pusher-js would
+        } else if (replays[name]) {
+          replays[name].push({ stamp: current, event: event });
+        } else {
+          deliver(name, handle, { stamp: current, event: event });
+        }
+      };
+      return channel;
+    }
+
+    function hookTransport() {
+      var connection = pusher.connection.connection;
+      var transport = connection && connection.transport;
+      if (!transport || transport[MARK]) return;
+      transport[MARK] = true;
+      var emit = transport.emit;
+      transport.emit = function (eventName, message) {
+        if (eventName !== 'message') return emit.apply(this, arguments);
+        var outer = stamp;
+        stamp = stampOf(message && message.data);
+        try {
+          return emit.apply(this, arguments);
+        } finally {
+          stamp = outer;
+        }
+      };
+    }
+
+    var subscribe = pusher.subscribe;
+    pusher.subscribe = function () {
+      return wrap(subscribe.apply(pusher, arguments));
+    };
+    var unsubscribe = pusher.unsubscribe;
+    pusher.unsubscribe = function (name) {
+      delete replays[name];
+      remember(name, null); // subscribing again later starts afresh, as with plain pusher-js
+      return unsubscribe.apply(pusher, arguments);
+    };
+    pusher.allChannels().forEach(wrap);
+    pusher.connection.bind('connected', hookTransport);
+    hookTransport();
+
+    var handle = {
+      position: function (name) {
+        var seen = position(name);
+        return seen ? { serial: seen.serial, epoch: seen.epoch } : null;
+      },
+    };
+    pusher[MARK] = handle;
+    return handle;
+  }
+
+  var TidingsRecovery = { attach: attach };
+  if (typeof module === 'object' && module && module.exports) module.exports = TidingsRecovery;
+  root.TidingsRecovery = TidingsRecovery;
+})(typeof globalThis !== 'undefined' ? globalThis : this);

@@ -1,0 +1,138 @@
+"""tidings' pusher-js add-on in Node: a client whose network is cut while an agent streams its
+answer gets every missed event exactly once, in order, through its ordinary bindings; a client
+without the add-on sees nothing new (it misses them, as with any Pusher server)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.cut_proxy import CutProxy
+from tests.support.pusher_js import PusherJsClient, PusherJsDriver, unique
+from tests.support.server import TidingsServer
+
+HISTORY = {"history": [{"channels": "agent-*", "max_events": 50, "ttl": 3600}]}
+EVENT = "agent-message"
+
+
+@pytest.fixture
+def server(make_server: Callable[..., TidingsServer]) -> TidingsServer:
+    return make_server(**HISTORY)
+
+
+@pytest.fixture
+def proxy(server: TidingsServer) -> Iterator[CutProxy]:
+    with CutProxy(server.port) as started:
+        yield started
+
+
+def through(proxy: CutProxy) -> dict[str, Any]:
+    """pusher-js options for a client whose WebSocket goes through the proxy."""
+    return {"wsPort": proxy.port}
+
+
+def listening(client: PusherJsClient, channel: str) -> PusherJsClient:
+    client.subscribe(channel)
+    client.bind(channel, EVENT)
+    return client
+
+
+def received(client: PusherJsClient, channel: str) -> list[int]:
+    return [event.data["n"] for event in client.events(channel, EVENT)]
+
+
+def send(driver: PusherJsDriver, channel: str, *numbers: int) -> None:
+    for n in numbers:
+        driver.rest.trigger(channel, EVENT, {"n": n})
+
+
+def test_after_a_network_cut_the_add_on_delivers_exactly_the_missed_events_in_order(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer, proxy: CutProxy
+) -> None:
+    driver = pusher_js(server)
+    channel = unique("agent")
+    phone = listening(driver.client("phone", options=through(proxy), recovery={}), channel)
+    plain = listening(driver.client("plain", options=through(proxy)), channel)
+    send(driver, channel, 1, 2)
+    for client in (phone, plain):
+        client.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 2})
+
+    before = driver.mark()
+    proxy.cut()
+    send(driver, channel, 3, 4, 5)  # kept while both are away
+    proxy.restore()
+    for client in (phone, plain):
+        client.wait_for(channel, "pusher:subscription_succeeded", since=before, timeout=15)
+    phone.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 5})
+    send(driver, channel, 6)
+    driver.sync(channel, phone, plain)
+
+    assert received(phone, channel) == [1, 2, 3, 4, 5, 6]
+    assert received(plain, channel) == [1, 2, 6]  # unchanged pusher-js behaviour
+    done = phone.events(channel, "tidings:replay_done")
+    assert [event.data["complete"] for event in done] == [True]
+    assert all(event.metadata == {} for event in phone.events(channel, EVENT))
+    for client in (phone, plain):  # the cut itself (1006), and nothing else went wrong
+        assert [e["data"] for e in client.errors()] == [{"code": 1006}]
+
+
+def test_a_reload_resumes_from_the_serial_kept_in_storage(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer
+) -> None:
+    driver = pusher_js(server)
+    channel = unique("agent")
+    page = listening(driver.client("page", recovery={"storage": "tab"}), channel)
+    send(driver, channel, 1, 2)
+    page.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 2})
+    page.disconnect()  # the page goes away
+    send(driver, channel, 3, 4)
+
+    reloaded = listening(driver.client("reloaded", recovery={"storage": "tab"}), channel)
+    reloaded.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 4})
+    driver.sync(channel, reloaded)
+    assert received(reloaded, channel) == [3, 4]
+    assert reloaded.position(channel) is not None
+
+
+def test_from_start_replays_everything_kept_on_the_first_subscription(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer
+) -> None:
+    driver = pusher_js(server)
+    channel = unique("agent")
+    send(driver, channel, 1, 2, 3)
+    late = listening(driver.client("late", recovery={"fromStart": True}), channel)
+    late.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 3})
+    send(driver, channel, 4)
+    driver.sync(channel, late)
+    assert received(late, channel) == [1, 2, 3, 4]
+    newcomer = listening(driver.client("newcomer", recovery={}), channel)
+    driver.sync(channel, newcomer)
+    assert received(newcomer, channel) == []  # without fromStart: live events only
+
+
+def test_after_a_restart_in_memory_mode_the_new_history_is_delivered_and_said_incomplete(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer, proxy: CutProxy
+) -> None:
+    driver = pusher_js(server)
+    channel = unique("agent")
+    phone = listening(driver.client("phone", options=through(proxy), recovery={}), channel)
+    send(driver, channel, 1)
+    phone.wait_for(channel, EVENT)
+    old_epoch = phone.position(channel)
+
+    before = driver.mark()
+    proxy.cut()
+    server.stop()
+    restarted = TidingsServer(server.apps)
+    restarted.port = restarted.server_settings["port"] = server.port
+    with restarted:
+        send(driver, channel, 2, 3)  # serials 1 and 2 of the new epoch
+        proxy.restore()
+        phone.wait_for(channel, "tidings:replay_done", since=before, timeout=15)
+        driver.sync(channel, phone)
+        assert received(phone, channel)[:3] == [1, 2, 3]
+        done = phone.events(channel, "tidings:replay_done")[-1]
+        assert done.data["complete"] is False
+        assert phone.position(channel) != old_epoch
