@@ -78,6 +78,10 @@ class CutProxy:
 
         self._call(cut())
 
+    def retarget(self, upstream_port: int) -> None:
+        """Send connections from now on to another server (a reconnect landing elsewhere)."""
+        self.upstream_port = upstream_port
+
     def restore(self) -> None:
         async def restore() -> None:
             assert self._open is not None

@@ -29,7 +29,6 @@ from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.base import (
     Adapter,
     ChannelStats,
-    HubUnavailable,
     Joined,
     Outgoing,
     Subscriber,
@@ -185,6 +184,10 @@ class RedisAdapter(Adapter):
         local_count = self._local.join(app.id, channel, conn)
         if member is not None:
             self._local.add_member(app.id, channel, member)
+        if app.history and app.history_rule(channel) is not None:
+            topic = self._routes.topic("c", app.id, channel)
+            with contextlib.suppress(*FAILURES):  # else the first message sets where it starts
+                await self._routes.history.track(topic, app.id, channel)
         await self._routes.want("c", app.id, channel)
         args: list[Any] = [node, channel, 1, -1, self._claims]
         if member is not None:
@@ -313,7 +316,10 @@ class RedisAdapter(Adapter):
         payload: bytes,
         except_socket_id: str | None = None,
     ) -> None:
-        raise HubUnavailable("channel history is not yet kept by the Redis driver")
+        """Delivered from the topic on every node, this one too (redis/history.py)."""
+        topic = self._routes.topic("c", app_id, channel)
+        history = self._routes.history
+        await required(history.publish(app_id, channel, rule, topic, payload, except_socket_id))
 
     async def history(
         self,
@@ -324,7 +330,7 @@ class RedisAdapter(Adapter):
         limit: int,
         epoch: str | None = None,
     ) -> HistoryPage:
-        raise HubUnavailable("channel history is not yet kept by the Redis driver")
+        return await required(self._routes.history.read(app_id, channel, rule, after, limit, epoch))
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

@@ -25,9 +25,26 @@ log = logging.getLogger("tidings.redis")
 Handler = Callable[[bytes, bytes], None]
 
 
+def _nothing(*args: object) -> None:
+    pass
+
+
 class Topics:
-    def __init__(self, redis: Redis, home: bytes, on_message: Handler, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        home: bytes,
+        on_message: Handler,
+        timeout: float,
+        *,
+        on_reconnect: Callable[[], None] = _nothing,
+        on_confirmed: Callable[[bytes], None] = _nothing,
+    ) -> None:
         self._redis = redis
+        # Channel history (redis/history.py) holds messages across a reconnect until the
+        # stream has filled the gap: told when a connection is remade and a topic confirmed.
+        self._on_reconnect = on_reconnect
+        self._on_confirmed = on_confirmed
         self._home = home  # always subscribed, so the connection never sits unsubscribed
         self._on_message = on_message
         self._timeout = timeout
@@ -95,7 +112,11 @@ class Topics:
 
     async def _run(self) -> None:
         delay = 0.1
+        first = True
         while not self._closing:
+            if not first:
+                self._on_reconnect()
+            first = False
             pubsub = self._redis.pubsub()
             try:
                 await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
@@ -136,3 +157,4 @@ class Topics:
                 ready = self._wanted.get(topic)
                 if ready is not None and not ready.done():
                     ready.set_result(None)
+                self._on_confirmed(topic)
