@@ -42,6 +42,8 @@ max_event_payload_in_kb = 100
 max_event_batch_size = 10
 max_connections = -1
 max_backend_events_per_sec = -1
+# The history scenario's channels (docs/history.md); no other scenario uses these names.
+history = [{{ channels = "history-*", max_events = 500, ttl = 3600 }}]
 """
 
 SOKETI_ENV = {
@@ -318,9 +320,15 @@ SERVERS: dict[str, type[ServerProcess]] = {
 # The load generator's ceiling for each scenario, run once (rep 1) unless --no-ceiling: the
 # least a server can do there. The aiohttp one has no presence channels; the C one only serves
 # what the wrk-driven scenarios need (HTTP triggers, public channels).
-CEILINGS: dict[str, str | None] = {"presence": None, "http": "trivial-c", "channels": "trivial-c"}
+CEILINGS: dict[str, str | None] = {
+    "presence": None,
+    "http": "trivial-c",
+    "channels": "trivial-c",
+    "history": None,  # a tidings feature: tidings against itself without it
+}
 CEILING_DEFAULT = "trivial"
 SUPPORTED: dict[str, set[str]] = {
+    "soketi": {"idle", "fanout", "latency", "channels", "presence", "http"},  # no history
     "trivial": {"idle", "fanout", "latency", "channels", "http"},
     "trivial-c": {"idle", "channels", "http"},
 }
