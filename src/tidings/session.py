@@ -260,14 +260,18 @@ class Session:
         member = self.subscriptions[channel]
         return ClientEvent(channel, frame.event, frame.data, member.user_id if member else None)
 
-    def _count_against_rate(self, now: float, code: Code, what: str) -> None:
+    def _count_against_rate(
+        self, now: float, code: Code, what: str, channel: str | None = None
+    ) -> None:
         """Client events and replays share the app's max_client_events_per_sec."""
         limit = self.app.max_client_events_per_sec
         if limit >= 0:
             if now - self._rate_window >= 1.0:
                 self._rate_window, self._rate_count = now, 0
             if self._rate_count >= limit:
-                raise PusherError(code, f"{what} rate limit exceeded ({limit} per second)")
+                raise PusherError(
+                    code, f"{what} rate limit exceeded ({limit} per second)", channel=channel
+                )
             self._rate_count += 1
 
     def _replay(self, frame: messages.ClientFrame, now: float) -> Replay:
@@ -277,6 +281,7 @@ class Session:
                 Code.REPLAY_REJECTED,
                 f"Cannot replay {channel}: subscribe to the channel first "
                 "(being subscribed is what allows reading its history)",
+                channel=channel,
             )
         rule = self.app.history_rule(channel) if self.app.history else None
         if rule is None:
@@ -284,19 +289,27 @@ class Session:
                 Code.REPLAY_REJECTED,
                 f"Cannot replay {channel}: the app keeps no history for it "
                 "(see 'history' in the app's configuration)",
+                channel=channel,
             )
-        data = {} if frame.data is None else messages.data_object(frame)
+        try:
+            data = {} if frame.data is None else messages.data_object(frame)
+        except PusherError as error:
+            code = error.code or Code.REPLAY_REJECTED
+            raise PusherError(code, error.message, channel=channel) from None
         after = data.get("after", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise PusherError(
                 Code.REPLAY_REJECTED,
                 f"tidings:replay needs data.after, the last serial seen (an integer >= 0), "
                 f"got {after!r}",
+                channel=channel,
             )
         epoch = data.get("epoch")
         if epoch is not None and not isinstance(epoch, str):
             raise PusherError(
-                Code.REPLAY_REJECTED, f"tidings:replay's data.epoch must be a string, got {epoch!r}"
+                Code.REPLAY_REJECTED,
+                f"tidings:replay's data.epoch must be a string, got {epoch!r}",
+                channel=channel,
             )
-        self._count_against_rate(now, Code.REPLAY_REJECTED, "Replay")
+        self._count_against_rate(now, Code.REPLAY_REJECTED, "Replay", channel)
         return Replay(channel, rule, after, epoch)

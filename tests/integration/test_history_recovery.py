@@ -4,6 +4,8 @@ without the add-on sees nothing new (it misses them, as with any Pusher server).
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +15,13 @@ from tests.support.cut_proxy import CutProxy
 from tests.support.pusher_js import PusherJsClient, PusherJsDriver, unique
 from tests.support.server import TidingsServer
 
-HISTORY = {"history": [{"channels": "agent-*", "max_events": 50, "ttl": 3600}]}
+HISTORY = {
+    "history": [
+        {"channels": "agent-*", "max_events": 50, "ttl": 3600},
+        {"channels": "presence-agent-*"},
+        {"channels": "private-encrypted-agent-*"},
+    ]
+}
 EVENT = "agent-message"
 
 
@@ -136,3 +144,56 @@ def test_after_a_restart_in_memory_mode_the_new_history_is_delivered_and_said_in
         done = phone.events(channel, "tidings:replay_done")[-1]
         assert done.data["complete"] is False
         assert phone.position(channel) != old_epoch
+
+
+def test_replays_refused_by_the_rate_limit_are_asked_again_and_lose_nothing(
+    pusher_js: Callable[..., PusherJsDriver], make_server: Callable[..., TidingsServer]
+) -> None:
+    server = make_server(max_client_events_per_sec=1, **HISTORY)
+    driver = pusher_js(server)
+    channels = [unique("agent"), unique("agent"), unique("agent")]
+    with CutProxy(server.port) as proxy:
+        phone = driver.client("phone", options=through(proxy), recovery={})
+        for channel in channels:
+            listening(phone, channel)
+        for channel in channels:
+            send(driver, channel, 1)
+            phone.wait_for(channel, EVENT)
+
+        before = driver.mark()
+        proxy.cut()
+        for channel in channels:
+            send(driver, channel, 2, 3)
+        proxy.restore()  # three replays at once, one allowed per second
+        for channel in channels:
+            phone.wait_for(channel, "tidings:replay_done", since=before, timeout=15)
+        for channel in channels:
+            send(driver, channel, 4)
+            driver.sync(channel, phone)
+            assert received(phone, channel) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("kind", ["presence", "private-encrypted"])
+def test_presence_and_encrypted_channels_recover_too(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer, proxy: CutProxy, kind: str
+) -> None:
+    """Encrypted: tidings keeps the ciphertext it relayed; pusher-js decrypts the replay."""
+    master_key = base64.b64encode(os.urandom(32)).decode()
+    driver = pusher_js(server, encryption_master_key_base64=master_key)
+    channel = unique(f"{kind}-agent")
+    phone = driver.client("phone", options=through(proxy), recovery={}, presence={"user_id": "ada"})
+    listening(phone, channel)
+    assert driver.node_sdk("trigger", channel, EVENT, {"n": 1}).status == 200
+    phone.wait_for(channel, EVENT)
+
+    before = driver.mark()
+    proxy.cut()
+    for n in (2, 3):
+        assert driver.node_sdk("trigger", channel, EVENT, {"n": n}).status == 200
+    proxy.restore()
+    phone.wait_for(channel, "tidings:replay_done", since=before, timeout=15)
+    assert driver.node_sdk("trigger", channel, EVENT, {"n": 4}).status == 200
+    phone.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 4})
+    assert received(phone, channel) == [1, 2, 3, 4]
+    if kind == "presence":
+        assert phone.members(channel)["me"]["id"] == "ada"

@@ -55,6 +55,8 @@ def test_bad_replays_are_refused_saying_why(channel: str | None, data: Any, frag
     with pytest.raises(PusherError) as refused:
         replay(subscribed(), channel, data)
     assert fragment in refused.value.message
+    assert refused.value.code == Code.REPLAY_REJECTED
+    assert refused.value.channel == channel  # the add-on tells which replay was refused
     assert not refused.value.close  # an error frame; the connection stays
 
 
@@ -72,6 +74,7 @@ def test_replays_share_the_client_event_rate_limit() -> None:
     with pytest.raises(PusherError) as refused:
         replay(session, "agent-1", {"after": 0}, now=10.5)
     assert "rate limit exceeded (3 per second)" in refused.value.message
+    assert refused.value.channel == "agent-1"
     assert isinstance(replay(session, "agent-1", {"after": 0}, now=11.0), Replay)
 
 

@@ -10,6 +10,7 @@ no task. Broadcast frames are queued and written once per loop iteration (``outb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -34,6 +35,7 @@ from tidings.session import (
     Subscribe,
     Unsubscribe,
 )
+from tidings.unavailable import HubUnavailable
 
 log = logging.getLogger("tidings.connection")
 # Messages waiting behind a running command; past this the socket stops being read.
@@ -210,7 +212,7 @@ class Connection:
     def _refuse(self, error: Exception) -> None:
         """Answer a message that failed: the protocol's error, or ours."""
         if isinstance(error, PusherError):
-            self.reply(messages.error(error.code, error.message))
+            self.reply(messages.error(error.code, error.message, error.channel))
             if error.close and error.code is not None:
                 self.close(error.code, error.message)
         elif isinstance(error, SubscriptionError):
@@ -284,8 +286,9 @@ class Connection:
         succeeded = messages.subscription_succeeded(channel, presence)
         rule = app.history_rule(channel) if app.history else None
         if rule is not None:  # where the history stands: what tidings-recovery resumes from
-            page = await self.ctx.adapter.history(app.id, channel, rule, 0, 0)
-            succeeded = messages.stamped(succeeded, page.last, page.epoch)
+            with contextlib.suppress(HubUnavailable):  # then subscribed all the same, unstamped
+                page = await self.ctx.adapter.history(app.id, channel, rule, 0, 0)
+                succeeded = messages.stamped(succeeded, page.last, page.epoch)
         self.reply(succeeded)
         if command.type.cached:
             cached = await self.ctx.adapter.cache_get(app.id, channel)
@@ -340,9 +343,16 @@ class Connection:
     async def replay(self, command: Replay) -> None:
         """The kept events after the client's serial, as delivered, then where it stands."""
         channel, rule = command.channel, command.rule
-        page = await self.ctx.adapter.history(
-            self.app.id, channel, rule, command.after, rule.max_events, command.epoch
-        )
+        try:
+            page = await self.ctx.adapter.history(
+                self.app.id, channel, rule, command.after, rule.max_events, command.epoch
+            )
+        except HubUnavailable:
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"The history of {channel} is out of reach right now; replay again shortly",
+                channel=channel,
+            ) from None
         for entry in page.entries:
             if entry.sender != self.socket_id:  # pusher-js never shows a client its own events
                 self.reply(entry.payload)

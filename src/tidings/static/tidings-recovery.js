@@ -19,6 +19,7 @@
 
   var KEY_PREFIX = 'tidings-recovery:';
   var MARK = '__tidingsRecovery';
+  var RETRY_MS = 1000;
 
   // pusher-js keeps only event, channel, data and user_id of a frame, so the serial is read
   // off the raw frame just before pusher-js dispatches it (synchronously) to the channel.
@@ -41,7 +42,7 @@
     var storage = options.storage || null;
     var fromStart = Boolean(options.fromStart);
     var positions = {}; // channel -> { serial, epoch } of the last event delivered
-    var replays = {}; // channel -> events held back while its replay runs
+    var replays = {}; // channel -> { held: events held back while its replay runs, request }
     var stamp = null; // the serial and epoch of the frame being dispatched
 
     function position(name) {
@@ -75,10 +76,36 @@
     }
 
     function replay(name, after, epoch) {
-      replays[name] = [];
-      var data = { after: after };
-      if (epoch) data.epoch = epoch;
-      pusher.send_event('tidings:replay', data, name);
+      var request = { after: after };
+      if (epoch) request.epoch = epoch;
+      replays[name] = { held: [], request: request };
+      pusher.send_event('tidings:replay', request, name);
+    }
+
+    function release(name, handle, epoch) {
+      var running = replays[name];
+      delete replays[name];
+      var held = running ? running.held : [];
+      held.sort(function (a, b) {
+        return a.stamp.serial - b.stamp.serial;
+      });
+      for (var i = 0; i < held.length; i++) {
+        if (epoch === undefined || held[i].stamp.epoch === epoch) deliver(name, handle, held[i]);
+      }
+    }
+
+    function refused(name, handle, event) {
+      var running = replays[name];
+      var message = String((event.data && event.data.message) || '');
+      if (message.indexOf('rate limit') >= 0 || message.indexOf('out of reach') >= 0) {
+        // Worth asking again in a moment; live events stay held so the order is kept.
+        setTimeout(function () {
+          if (replays[name] === running) pusher.send_event('tidings:replay', running.request, name);
+        }, RETRY_MS);
+        return;
+      }
+      release(name, handle); // refused for good: deliver what was held, as pusher-js would
+      handle(event);
     }
 
     function resubscribed(name, current) {
@@ -92,22 +119,16 @@
       else remember(name, { serial: current.serial, epoch: current.epoch });
     }
 
-    function replayed(name, handle, event) {
-      var held = replays[name] || [];
-      delete replays[name];
+    function replayed(channel, name, handle, event) {
       var data = event.data || {};
-      held.sort(function (a, b) {
-        return a.stamp.serial - b.stamp.serial;
-      });
-      for (var i = 0; i < held.length; i++) {
-        if (held[i].stamp.epoch === data.epoch) deliver(name, handle, held[i]);
-      }
+      release(name, handle, data.epoch);
       var seen = position(name);
       if (typeof data.epoch === 'string' && (!seen || seen.epoch !== data.epoch)) {
         // History restarted and nothing of the new life was delivered: resume from its end.
         remember(name, { serial: data.last || 0, epoch: data.epoch });
       }
-      handle(event);
+      // Straight to the bindings: an encrypted channel would try to decrypt it.
+      channel.emit(event.event, data);
     }
 
     function wrap(channel) {
@@ -124,11 +145,13 @@
           handle(event);
           resubscribed(name, current);
         } else if (event.event === 'tidings:replay_done') {
-          replayed(name, handle, event);
+          replayed(channel, name, handle, event);
+        } else if (event.event === 'pusher:error' && replays[name]) {
+          refused(name, handle, event);
         } else if (!current) {
           handle(event); // not a kept event: as pusher-js would
         } else if (replays[name]) {
-          replays[name].push({ stamp: current, event: event });
+          replays[name].held.push({ stamp: current, event: event });
         } else {
           deliver(name, handle, { stamp: current, event: event });
         }
