@@ -144,7 +144,8 @@ class Adapter(ABC):
     ) -> HistoryPage:
         """The kept events with serial > ``after`` (at most ``limit``), the epoch and the
         latest serial; ``epoch`` other than the current one makes the page start from the
-        oldest kept event and say it is incomplete."""
+        oldest kept event and say it is incomplete. ``limit`` 0 reads only the epoch and the
+        latest serial (what a subscription is told), at no cost per kept event."""
 
     @abstractmethod
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

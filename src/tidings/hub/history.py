@@ -114,6 +114,8 @@ class MemoryHistory:
         limit: int,
         epoch: str | None = None,
     ) -> HistoryPage:
+        """The kept events after ``after``; with ``limit`` 0 only the epoch and last serial
+        (``complete`` then says only whether ``epoch`` is current)."""
         now = self.clock()
         ring = self._ring(app_id, channel, now)
         if ring is None:
@@ -123,6 +125,8 @@ class MemoryHistory:
         entries = ring.entries
         while entries and now - entries[0][0] >= rule.ttl:
             entries.popleft()
+        if limit <= 0:  # only where the history stands (a subscription): no copy of it
+            return HistoryPage(ring.epoch, ring.serial, epoch in (None, ring.epoch), [])
         kept = [entry for _, entry in entries]
         return page_of(ring.epoch, ring.serial, kept, after, limit, epoch)
 

@@ -174,7 +174,7 @@ async def test_a_node_whose_pub_sub_dropped_catches_up_from_the_stream(
     await until(lambda: len(stamps(here)) == 1)
 
     proxy.cut()
-    await until(lambda: not node.ready())
+    await until(lambda: not node.ready(), timeout=10)
     for n in (2, 3):  # published while the node hears nothing
         await publisher.publish_history(APP.id, CHANNEL, RULE, event(n))
     proxy.restore()

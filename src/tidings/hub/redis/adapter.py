@@ -26,14 +26,7 @@ from redis.asyncio import Redis
 from tidings.apps.history import HistoryRule
 from tidings.config import ServerSettings
 from tidings.events import EventBus, HubEvent, HubEventKind
-from tidings.hub.base import (
-    Adapter,
-    ChannelStats,
-    Joined,
-    Outgoing,
-    Subscriber,
-    departure_ttl,
-)
+from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber, departure_ttl
 from tidings.hub.history import HistoryPage
 from tidings.hub.local import LocalSockets, presence_full
 from tidings.hub.redis.nodes import Nodes

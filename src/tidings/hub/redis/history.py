@@ -56,7 +56,8 @@ redis.call('PUBLISH', ARGV[2], 'h\\n' .. route .. '\\n' .. payload)
 return serial
 """
 
-# KEYS[1] app base; ARGV channel, an epoch to start if none, max_events, ttl (ms).
+# KEYS[1] app base; ARGV channel, an epoch to start if none, max_events (0: only where the
+# history stands, as a subscription needs), ttl (ms).
 # Returns {epoch, last serial, now (ms), newest entries first...}.
 READ = """
 local stream, meta = KEYS[1] .. 'h:' .. ARGV[1], KEYS[1] .. 'hm:' .. ARGV[1]
@@ -70,6 +71,7 @@ end
 local last = tonumber(redis.call('HGET', meta, 's') or '0')
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if ARGV[3] == '0' then return {epoch, last, ms, {}} end
 return {epoch, last, ms, redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV[3])}
 """
 
@@ -128,8 +130,11 @@ class StreamHistory:
         limit: int,
         epoch: str | None,
     ) -> HistoryPage:
-        args: list[Any] = [channel, secrets.token_hex(6), rule.max_events, int(rule.ttl * 1000)]
+        count = rule.max_events if limit > 0 else 0
+        args: list[Any] = [channel, secrets.token_hex(6), count, int(rule.ttl * 1000)]
         current, last, now, newest = await self._read(keys=[self.keys.app(app_id)], args=args)
+        if not count:
+            return HistoryPage(current.decode(), int(last), epoch in (None, current.decode()), [])
         oldest_kept = int(now) - rule.ttl * 1000
         kept = [
             entry

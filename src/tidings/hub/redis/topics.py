@@ -105,8 +105,10 @@ class Topics:
         if pubsub is not None:
             await self._close_quietly(pubsub)
 
-    @staticmethod
-    async def _close_quietly(pubsub: PubSub) -> None:
+    async def _close_quietly(self, pubsub: PubSub) -> None:
+        connection = pubsub.connection
+        if connection is not None:  # it goes back to the pool: no more of our callbacks
+            connection.deregister_connect_callback(self._connection_remade)
         with contextlib.suppress(Exception):
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -120,6 +122,8 @@ class Topics:
             pubsub = self._redis.pubsub()
             try:
                 await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
+                if pubsub.connection is not None:
+                    pubsub.connection.register_connect_callback(self._connection_remade)
                 for topic, ready in list(self._wanted.items()):
                     if ready.done():  # confirmed before the drop: confirm again
                         self._wanted[topic] = asyncio.get_running_loop().create_future()
@@ -141,6 +145,13 @@ class Topics:
             await self._close_quietly(pubsub)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _connection_remade(self, connection: object) -> None:
+        """redis-py reconnected the pub/sub connection by itself (one retry on a broken
+        socket) and resubscribed: messages may have been missed in between, as on our own
+        reconnects. Called after redis-py's own callback has sent the SUBSCRIBEs."""
+        log.warning("Redis pub/sub connection was remade; messages in between may be lost")
+        self._on_reconnect()
 
     async def _listen(self, pubsub: PubSub) -> None:
         while self._pubsub is pubsub and not self._closing:
