@@ -94,7 +94,8 @@ def test_a_reload_resumes_from_the_serial_kept_in_storage(
     page = listening(driver.client("page", recovery={"storage": "tab"}), channel)
     send(driver, channel, 1, 2)
     page.wait_for(channel, EVENT, where=lambda e: e.data == {"n": 2})
-    page.disconnect()  # the page goes away
+    page.unsubscribe(channel)  # the page cleans up as it unloads, as the guide says to
+    page.disconnect()
     send(driver, channel, 3, 4)
 
     reloaded = listening(driver.client("reloaded", recovery={"storage": "tab"}), channel)

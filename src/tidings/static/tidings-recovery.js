@@ -47,12 +47,14 @@
 
     function position(name) {
       if (!(name in positions) && storage) {
+        var stored = null;
         try {
-          var stored = storage.getItem(KEY_PREFIX + name);
-          positions[name] = stored ? JSON.parse(stored) : null;
+          stored = JSON.parse(storage.getItem(KEY_PREFIX + name) || 'null');
         } catch (error) {
-          positions[name] = null;
+          // unreadable: start afresh
         }
+        var valid = stored && typeof stored.serial === 'number' && typeof stored.epoch === 'string';
+        positions[name] = valid ? stored : null;
       }
       return positions[name] || null;
     }
@@ -183,8 +185,10 @@
     };
     var unsubscribe = pusher.unsubscribe;
     pusher.unsubscribe = function (name) {
+      // Subscribing again on this page starts afresh, as with plain pusher-js; what storage
+      // holds stays, so a page unsubscribing as it unloads still resumes after a reload.
       delete replays[name];
-      remember(name, null); // subscribing again later starts afresh, as with plain pusher-js
+      positions[name] = null;
       return unsubscribe.apply(pusher, arguments);
     };
     pusher.allChannels().forEach(wrap);
