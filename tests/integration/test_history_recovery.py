@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from tests.support.server import TidingsServer
 
 HISTORY = {
     "history": [
-        {"channels": "agent-*", "max_events": 50, "ttl": 3600},
+        {"channels": "agent-*", "max_events": 500, "ttl": 3600},
         {"channels": "presence-agent-*"},
         {"channels": "private-encrypted-agent-*"},
     ]
@@ -198,3 +199,42 @@ def test_presence_and_encrypted_channels_recover_too(
     assert received(phone, channel) == [1, 2, 3, 4]
     if kind == "presence":
         assert phone.members(channel)["me"]["id"] == "ada"
+
+
+def test_events_sent_all_through_a_cut_and_the_reconnect_arrive_exactly_once_in_order(
+    pusher_js: Callable[..., PusherJsDriver], server: TidingsServer, proxy: CutProxy
+) -> None:
+    """A steady stream never paused for the client: some events land while it is away, some
+    while it resubscribes and replays (live and replayed at once); each is delivered once."""
+    driver = pusher_js(server)
+    channel = unique("agent")
+    phone = listening(driver.client("phone", options=through(proxy), recovery={}), channel)
+    cut, halfway, restored = threading.Event(), threading.Event(), threading.Event()
+    total = 300
+
+    def stream() -> None:
+        for n in range(1, total + 1):
+            driver.rest.trigger(channel, EVENT, {"n": n})
+            if n == 10:
+                cut.wait(10)
+            if n == 50:
+                halfway.set()
+                restored.wait(10)
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        phone.wait_for(channel, EVENT, where=lambda e: e.data["n"] >= 5)
+        before = driver.mark()
+        proxy.cut()
+        cut.set()
+        phone.wait_state("connecting", since=before)  # its new attempt waits at the proxy
+        assert halfway.wait(10)
+        proxy.restore()  # it reconnects and replays while the stream goes on
+        restored.set()
+        phone.wait_for(channel, EVENT, where=lambda e: e.data["n"] == total, timeout=20)
+    finally:
+        restored.set()
+        sender.join(20)
+    driver.sync(channel, phone)
+    assert received(phone, channel) == list(range(1, total + 1))
