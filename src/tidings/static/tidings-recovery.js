@@ -43,6 +43,7 @@
     var fromStart = Boolean(options.fromStart);
     var positions = {}; // channel -> { serial, epoch } of the last event delivered
     var replays = {}; // channel -> { held: events held back while its replay runs, request }
+    var early = {}; // channel -> kept events that came before its subscription succeeded
     var stamp = null; // the serial and epoch of the frame being dispatched
 
     function position(name) {
@@ -145,7 +146,13 @@
         var current = stamp && stamp.channel === name ? stamp : null;
         if (event.event === 'pusher_internal:subscription_succeeded') {
           handle(event);
+          var before = early[name] || [];
+          delete early[name];
           resubscribed(name, current);
+          // A cluster node may deliver a few events just before it confirms a subscription:
+          // they join the replay, or are checked against where the history stood.
+          if (replays[name]) replays[name].held = before.concat(replays[name].held);
+          else for (var i = 0; i < before.length; i++) deliver(name, handle, before[i]);
         } else if (event.event === 'tidings:replay_done') {
           replayed(channel, name, handle, event);
         } else if (event.event === 'pusher:error' && replays[name]) {
@@ -154,6 +161,8 @@
           handle(event); // not a kept event: as pusher-js would
         } else if (replays[name]) {
           replays[name].held.push({ stamp: current, event: event });
+        } else if (!channel.subscribed) {
+          (early[name] = early[name] || []).push({ stamp: current, event: event });
         } else {
           deliver(name, handle, { stamp: current, event: event });
         }
@@ -188,6 +197,7 @@
       // Subscribing again on this page starts afresh, as with plain pusher-js; what storage
       // holds stays, so a page unsubscribing as it unloads still resumes after a reload.
       delete replays[name];
+      delete early[name];
       positions[name] = null;
       return unsubscribe.apply(pusher, arguments);
     };

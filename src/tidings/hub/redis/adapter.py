@@ -323,7 +323,16 @@ class RedisAdapter(Adapter):
         limit: int,
         epoch: str | None = None,
     ) -> HistoryPage:
-        return await required(self._routes.history.read(app_id, channel, rule, after, limit, epoch))
+        history = self._routes.history
+        page = await required(history.read(app_id, channel, rule, after, limit, epoch))
+        delivered = history.delivered(self._keys.channel_topic(app_id, channel))
+        if limit or delivered is None:
+            return page
+        # A subscription: Redis may hold serials this node has not delivered yet (they are on
+        # their way); the socket, already joined here, gets them, so it starts from ours.
+        ours, serial = delivered
+        last = serial if ours == page.epoch.encode() else 0
+        return HistoryPage(page.epoch, last, page.complete, [])
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

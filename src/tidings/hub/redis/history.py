@@ -153,6 +153,12 @@ class StreamHistory:
         if topic not in self._positions:
             self._positions[topic] = _Position(app_id, channel, _bytes(epoch), int(serial or 0))
 
+    def delivered(self, topic: bytes) -> tuple[bytes, int] | None:
+        """The epoch and last serial this node delivered on ``topic``: everything after it
+        still reaches the channel's local sockets, so a subscriber resumes from there."""
+        position = self._positions.get(topic)
+        return None if position is None else (position.epoch, position.serial)
+
     def untrack(self, topic: bytes) -> None:
         self._positions.pop(topic, None)
 
