@@ -5,6 +5,7 @@ gets exactly what it missed, once, in order."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,3 +100,49 @@ def test_a_reconnect_on_another_node_gets_exactly_the_missed_events(
     assert numbers(plain) == [1, 5]
     done = phone.events(channel, "tidings:replay_done")
     assert [event.data["complete"] for event in done] == [True]
+
+
+def test_a_stream_through_a_cut_and_a_move_to_another_node_arrives_whole(
+    nodes: list[TidingsServer],
+) -> None:
+    """Triggers on all three nodes never pause; the client drops off A and comes back on C
+    while they go on, so replayed and live events overlap: each arrives once, in order."""
+    a, _, c = nodes
+    sdks = [sdk_for(node) for node in nodes]
+    channel = unique("agent")
+    total = 200
+    cut, halfway, restored = threading.Event(), threading.Event(), threading.Event()
+
+    def stream() -> None:
+        for n in range(1, total + 1):
+            sdks[n % 3].trigger(channel, EVENT, {"n": n})
+            if n == 10:
+                cut.wait(10)
+            if n == 60:
+                halfway.set()
+                restored.wait(10)
+
+    with CutProxy(a.port) as proxy, PusherJsDriver(a) as driver:
+        phone = driver.client("phone", options={"wsPort": proxy.port}, recovery={})
+        phone.subscribe(channel)
+        phone.bind(channel, EVENT)
+        sender = threading.Thread(target=stream)
+        sender.start()
+        try:
+            phone.wait_for(channel, EVENT, where=lambda e: e.data["n"] >= 5)
+            before = driver.mark()
+            proxy.cut()
+            cut.set()
+            phone.wait_state("connecting", since=before)
+            assert halfway.wait(10)
+            proxy.retarget(c.port)
+            proxy.restore()
+            restored.set()
+            phone.wait_for(channel, EVENT, where=lambda e: e.data["n"] == total, timeout=20)
+        finally:
+            restored.set()
+            cut.set()
+            sender.join(30)
+        driver.sync(channel, phone)
+        numbers = [event.data["n"] for event in phone.events(channel, EVENT)]
+    assert numbers == list(range(1, total + 1))
