@@ -320,21 +320,9 @@ class PusherJsClient:
     def disconnect(self) -> None:
         self.driver.request("disconnect", client=self.name)
 
-    def drop(self) -> None:
-        """Cut the connection as a network loss would (no close frame); pusher-js reconnects."""
-        self.driver.request("drop", client=self.name)
-
     def position(self, channel: str) -> dict[str, Any] | None:
         """The add-on's last delivered ``{"serial", "epoch"}`` on ``channel`` (needs recovery)."""
         return self.driver.request("position", client=self.name, channel=channel)  # type: ignore[no-any-return]
-
-    def send_event(self, event: str, data: Any, channel: str | None = None) -> bool:
-        """``pusher.send_event(event, data, channel)``: a raw frame over the connection."""
-        return bool(
-            self.driver.request(
-                "send_event", client=self.name, event=event, data=data, channel=channel
-            )
-        )
 
     def errors(self) -> list[dict[str, Any]]:
         """Connection-level errors pusher-js emitted (``pusher:error`` frames, close codes)."""

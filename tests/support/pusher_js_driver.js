@@ -285,19 +285,6 @@ const commands = {
       subscriptionCount: channel.subscriptionCount === undefined ? null : channel.subscriptionCount,
     };
   },
-  send_event(command) {
-    return client(command).pusher.send_event(command.event, command.data, command.channel);
-  },
-  drop(command) {
-    // A network cut: the TCP stream under the WebSocket is destroyed with no close frame.
-    const connection = client(command).pusher.connection.connection;
-    const socket = connection && connection.transport && connection.transport.socket;
-    if (!socket || !socket._stream) {
-      throw new Error('no open transport to drop');
-    }
-    socket._stream.destroy();
-    return null;
-  },
   position(command) {
     const found = client(command);
     return found.recovery ? found.recovery.position(command.channel) : null;
