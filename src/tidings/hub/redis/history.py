@@ -131,7 +131,7 @@ class StreamHistory:
         epoch: str | None,
     ) -> HistoryPage:
         count = rule.max_events if limit > 0 else 0
-        args: list[Any] = [channel, secrets.token_hex(6), count, int(rule.ttl * 1000)]
+        args: list[Any] = [channel, secrets.token_hex(6), count, max(1, int(rule.ttl * 1000))]
         current, last, now, newest = await self._read(keys=[self.keys.app(app_id)], args=args)
         if not count:
             return HistoryPage(current.decode(), int(last), epoch in (None, current.decode()), [])
