@@ -72,6 +72,11 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
         ("new_connections_per_request", "new TCP connections per request", None),
     ],
 }
+# Fan-out rows, then HTTP rows: each case shows the ones it measured.
+HEADLINES["history"] = [
+    *(row for row in HEADLINES["fanout"] if row[0] != "closed"),
+    *(row for row in HEADLINES["http"] if row[0] not in ("server_cpu_pct", "losses")),
+]
 BUSY_PCT = 85
 LOAD_ROWS = [
     ("loadgen_cpu_pct", "load generator CPU %"),
@@ -91,6 +96,7 @@ SCENARIO_TITLES = {
     "channels": "4. Many channels (one socket per channel, wrk triggers to random channels)",
     "presence": "5. Presence join",
     "http": "6. HTTP API alone (wrk, no subscribers)",
+    "history": "7. Channel history: the same load with and without history (tidings only)",
 }
 CHARTS = [
     ("idle", "rss_per_conn_kib", "RSS per idle connection (KiB)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -47,6 +48,8 @@ max_event_payload_in_kb = 100
 max_event_batch_size = 10
 max_connections = -1
 max_backend_events_per_sec = -1
+# The history scenario's channels (docs/history.md); no other scenario uses these names.
+history = [{{ channels = "history-*", max_events = 500, ttl = 3600 }}]
 """
 TIDINGS_SERVER = TIDINGS_CONFIG[: TIDINGS_CONFIG.index("[[apps]]")]
 BENCH_APP: dict[str, Any] = tomllib.loads(TIDINGS_CONFIG.format(port=0, data_dir="-"))["apps"][0]
@@ -358,7 +361,10 @@ class TidingsSqlite(Tidings):
         config.write_text(text)
         app = dict(BENCH_APP)
         credentials = [f"--{name}={app.pop(name)}" for name in ("id", "key", "secret")]
-        settings = [f"{name}={str(value).lower()}" for name, value in app.items()]
+        settings = [
+            f"{name}={json.dumps(value) if isinstance(value, list) else str(value).lower()}"
+            for name, value in app.items()
+        ]
         add = [sys.executable, "-m", "tidings", "apps", "add", "--config", str(config)]
         subprocess.run(
             [*add, *credentials, *settings],
@@ -503,9 +509,15 @@ SERVERS: dict[str, type[ServerProcess]] = {
 # The load generator's ceiling for each scenario, run once (rep 1) unless --no-ceiling: the
 # least a server can do there. The aiohttp one has no presence channels; the C one only serves
 # what the wrk-driven scenarios need (HTTP triggers, public channels).
-CEILINGS: dict[str, str | None] = {"presence": None, "http": "trivial-c", "channels": "trivial-c"}
+CEILINGS: dict[str, str | None] = {
+    "presence": None,
+    "http": "trivial-c",
+    "channels": "trivial-c",
+    "history": None,  # a tidings feature: tidings against itself without it
+}
 CEILING_DEFAULT = "trivial"
 SUPPORTED: dict[str, set[str]] = {
+    "soketi": {"idle", "fanout", "latency", "channels", "presence", "http"},  # no history
     "trivial": {"idle", "fanout", "latency", "channels", "http"},
     "trivial-c": {"idle", "channels", "http"},
 }

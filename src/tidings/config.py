@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tidings.apps.app import App, WebhookTarget
+from tidings.apps.history import parse_rules
 from tidings.events import HubEventKind
 
 # The documented local development app: used only when no app is configured at all.
@@ -171,6 +172,11 @@ def build_app(where: str, values: Mapping[str, Any]) -> App:
     for name, value in values.items():
         if name == "webhooks":
             kwargs[name] = _webhooks(where, value)
+        elif name == "history":
+            try:
+                kwargs[name] = parse_rules(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         elif name in _APP_TYPES:
             kwargs[name] = _coerce(where, name, _APP_TYPES[name], value)
         else:
@@ -202,7 +208,7 @@ def _env_app(env: Mapping[str, str]) -> dict[str, Any] | None:
             values[name] = value
     for name in _APP_TYPES:
         variable = f"TIDINGS_APP_{name.upper()}"
-        if name not in aliases and name != "webhooks" and variable in env:
+        if name not in aliases and name not in ("webhooks", "history") and variable in env:
             values[name] = env[variable]
     if env.get("TIDINGS_APP_WEBHOOK_URL"):
         values["webhooks"] = [{"url": env["TIDINGS_APP_WEBHOOK_URL"]}]

@@ -74,23 +74,28 @@ def _webhook(target: WebhookTarget) -> dict[str, Any]:
     return table
 
 
+# Settings that are lists of tables in the config file: JSON on the command line.
+_JSON_EXAMPLES = {
+    "webhooks": """webhooks='[{"url": "https://..."}]'""",
+    "history": """history='[{"channels": "agent-*", "max_events": 500, "ttl": 3600}]'""",
+}
+
+
 def assignments(pairs: Iterable[str]) -> dict[str, Any]:
     """``NAME=VALUE`` words from the command line; an empty VALUE means "back to the default".
-    ``webhooks`` takes JSON (a list of tables as in the config file); other values are strings
-    the config's validation turns into numbers and booleans."""
+    ``webhooks`` and ``history`` take JSON (a list of tables as in the config file); other
+    values are strings the config's validation turns into numbers and booleans."""
     values: dict[str, Any] = {}
     for pair in pairs:
         name, equals, value = pair.partition("=")
         name = name.strip()
         if not equals or not name:
             raise ConfigError(f"{pair!r}: settings are NAME=VALUE, e.g. max_connections=100")
-        if name == "webhooks" and value:
+        if name in _JSON_EXAMPLES and value:
             try:
                 values[name] = orjson.loads(value)
             except orjson.JSONDecodeError:
-                raise ConfigError(
-                    "'webhooks' must be JSON, e.g. webhooks='[{\"url\": \"https://...\"}]'"
-                ) from None
+                raise ConfigError(f"'{name}' must be JSON, e.g. {_JSON_EXAMPLES[name]}") from None
         else:
             values[name] = value
     return values

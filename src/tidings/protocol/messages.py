@@ -134,3 +134,14 @@ def event(name: str, channel: str, data: Any, user_id: str | None = None) -> byt
     if user_id is not None:
         frame["user_id"] = user_id
     return orjson.dumps(frame)
+
+
+def stamped(payload: bytes, serial: int, epoch: str) -> bytes:
+    """``payload`` (an encoded JSON object) with top-level ``serial`` and ``epoch`` spliced in
+    (docs/history.md): no re-encoding, and clients ignore fields they do not know."""
+    return b'%s,"serial":%d,"epoch":%s}' % (payload[:-1], serial, orjson.dumps(epoch))
+
+
+def replay_done(channel: str, epoch: str, last: int, complete: bool) -> bytes:
+    data = _dumps({"epoch": epoch, "last": last, "complete": complete})
+    return orjson.dumps({"event": "tidings:replay_done", "channel": channel, "data": data})

@@ -16,6 +16,7 @@ from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
 from tidings.server.api.channels import ListChannels
 from tidings.server.api.events import TriggerEvent
+from tidings.server.api.history import ChannelHistory
 from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
 from tidings.server.console import STREAM_PATH, Console
@@ -23,6 +24,7 @@ from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.metrics import MetricsEndpoint
 from tidings.server.router import Router
+from tidings.server.scripts import Scripts
 from tidings.server.subscription_count import SubscriptionCounts
 from tidings.server.websocket import open_socket
 from tidings.webhooks import WebhookService
@@ -32,6 +34,7 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
     TriggerBatch,
     ListChannels,
     ShowChannel,
+    ChannelHistory,
     ListUsers,
     TerminateUserConnections,
 )
@@ -94,6 +97,9 @@ class Application(_Routed):
             endpoint = endpoint_class(ctx)
             for path in endpoint.paths:
                 self.router.add(endpoint.method, path, endpoint)
+        scripts = Scripts()
+        for path in scripts.paths():
+            self.router.add("GET", path, scripts)
         self.console = Console(ctx)
         for console_endpoint in self.console.endpoints():
             self.router.add(console_endpoint.method, console_endpoint.path, console_endpoint)

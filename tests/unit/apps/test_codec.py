@@ -29,6 +29,8 @@ def test_settings_from_the_command_line() -> None:
     assert values == {"max_connections": "10", "enable_client_events": "true", "cache_ttl": ""}
     webhooks = assignments(['webhooks=[{"url": "https://example.test/hook"}]'])
     assert webhooks == {"webhooks": [{"url": "https://example.test/hook"}]}
+    history = assignments(['history=[{"channels": "agent-*", "max_events": 50}]'])
+    assert history == {"history": [{"channels": "agent-*", "max_events": 50}]}
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_settings_from_the_command_line() -> None:
         (["max_connections"], "NAME=VALUE"),
         (["=5"], "NAME=VALUE"),
         (["webhooks=[oops"], "'webhooks' must be JSON"),
+        (["history=agent-*"], "'history' must be JSON"),
     ],
 )
 def test_malformed_settings_are_named(words: list[str], problem: str) -> None:

@@ -25,9 +25,26 @@ log = logging.getLogger("tidings.redis")
 Handler = Callable[[bytes, bytes], None]
 
 
+def _nothing(*args: object) -> None:
+    pass
+
+
 class Topics:
-    def __init__(self, redis: Redis, home: bytes, on_message: Handler, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        home: bytes,
+        on_message: Handler,
+        timeout: float,
+        *,
+        on_reconnect: Callable[[], None] = _nothing,
+        on_confirmed: Callable[[bytes], None] = _nothing,
+    ) -> None:
         self._redis = redis
+        # Channel history (redis/history.py) holds messages across a reconnect until the
+        # stream has filled the gap: told when a connection is remade and a topic confirmed.
+        self._on_reconnect = on_reconnect
+        self._on_confirmed = on_confirmed
         self._home = home  # always subscribed, so the connection never sits unsubscribed
         self._on_message = on_message
         self._timeout = timeout
@@ -90,17 +107,25 @@ class Topics:
         if pubsub is not None:
             await self._close_quietly(pubsub)
 
-    @staticmethod
-    async def _close_quietly(pubsub: PubSub) -> None:
+    async def _close_quietly(self, pubsub: PubSub) -> None:
+        connection = pubsub.connection
+        if connection is not None:  # it goes back to the pool: no more of our callbacks
+            connection.deregister_connect_callback(self._connection_remade)
         with contextlib.suppress(Exception):
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _run(self) -> None:
         delay = 0.1
+        first = True
         while not self._closing:
+            if not first:
+                self._on_reconnect()
+            first = False
             pubsub = self._redis.pubsub()
             try:
                 await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
+                if pubsub.connection is not None:
+                    pubsub.connection.register_connect_callback(self._connection_remade)
                 for topic, ready in list(self._wanted.items()):
                     if ready.done():  # confirmed before the drop: confirm again
                         self._wanted[topic] = asyncio.get_running_loop().create_future()
@@ -124,6 +149,13 @@ class Topics:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    def _connection_remade(self, connection: object) -> None:
+        """redis-py reconnected the pub/sub connection by itself (one retry on a broken
+        socket) and resubscribed: messages may have been missed in between, as on our own
+        reconnects. Called after redis-py's own callback has sent the SUBSCRIBEs."""
+        log.warning("Redis pub/sub connection was remade; messages in between may be lost")
+        self._on_reconnect()
+
     async def _listen(self, pubsub: PubSub) -> None:
         while self._pubsub is pubsub and not self._closing:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
@@ -139,3 +171,4 @@ class Topics:
                 ready = self._wanted.get(topic)
                 if ready is not None and not ready.done():
                     ready.set_result(None)
+                self._on_confirmed(topic)
