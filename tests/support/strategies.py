@@ -34,7 +34,8 @@ def nested(depth: int, leaf: Any = 1) -> Any:
 
 # Deep nesting that random recursion almost never reaches: JSON parsers and encoders have limits
 # (orjson reads 1024 levels but writes only 254), and a value that parses must not break a reply.
-deep_values = st.integers(min_value=200, max_value=1100).map(nested)
+depths = st.sampled_from([251, 252, 253, 254, 255, 600, 1023, 1024]) | st.integers(200, 1100)
+deep_values = depths.map(nested)
 any_json_value = json_values | deep_values
 
 
