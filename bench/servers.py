@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from abc import ABC, abstractmethod
@@ -139,6 +140,9 @@ class _Popened(ServerProcess):
     @abstractmethod
     def command(self) -> list[str]: ...
 
+    def environment(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+
     def log_file(self) -> Path | None:
         return self.log_path
 
@@ -150,7 +154,7 @@ class _Popened(ServerProcess):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env={k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")},
+                env=self.environment(),
             )
         self.pid = self.process.pid  # taskset execs the server: same pid
         _wait_ready(self.port, self.process, 30.0)
@@ -174,7 +178,11 @@ class Tidings(_Popened):
     def command(self) -> list[str]:
         config = Path(self.workdir.name) / "tidings.toml"
         config.write_text(TIDINGS_CONFIG.format(port=self.port))
-        return [sys.executable, "-m", "tidings", "serve", "--config", str(config)]
+        # Warnings only, as soketi runs without --debug: no line per connection opened.
+        return [
+            *(sys.executable, "-m", "tidings", "--log-level", "warning"),
+            *("serve", "--config", str(config)),
+        ]
 
     def version(self) -> str:
         commit = subprocess.run(
@@ -215,6 +223,60 @@ class TidingsWorkers(Tidings):
         super().stop()
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(self.redis_pidfile.read_text()), signal.SIGTERM)
+
+
+class TidingsBaseline(Tidings):
+    """tidings from another checkout (``TIDINGS_BENCH_BASELINE``: a git worktree of the commit
+    to compare with), to measure what a change costs, side by side in one run."""
+
+    name = "tidings-base"
+
+    def checkout(self) -> Path:
+        path = os.environ.get("TIDINGS_BENCH_BASELINE")
+        if not path or not (Path(path) / "src" / "tidings").is_dir():
+            raise RuntimeError(
+                "tidings-base needs TIDINGS_BENCH_BASELINE=<a checkout>, e.g. "
+                "git worktree add /tmp/base <commit>"
+            )
+        return Path(path)
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "PYTHONPATH": str(self.checkout() / "src")}
+
+    def version(self) -> str:
+        commit = subprocess.run(
+            ["git", "-C", str(self.checkout()), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        return f"tidings {commit} (baseline)"
+
+
+class TidingsScraped(Tidings):
+    """tidings while a Prometheus-like scraper reads ``/metrics`` every second (Prometheus'
+    default is every 15 s), so the figures include the counters and the scrapes."""
+
+    name = "tidings-scraped"
+    INTERVAL = 1.0
+
+    def start(self) -> None:
+        super().start()
+        self._stop_scraping = threading.Event()
+        self._scraper = threading.Thread(target=self._scrape, daemon=True)
+        self._scraper.start()
+
+    def _scrape(self) -> None:
+        url = f"http://{HOST}:{self.port}/metrics"
+        while not self._stop_scraping.wait(self.INTERVAL):
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as answer:
+                answer.read()
+
+    def stop(self) -> None:
+        if hasattr(self, "_stop_scraping"):
+            self._stop_scraping.set()
+            self._scraper.join()
+        super().stop()
 
 
 class Trivial(_Popened):
@@ -311,6 +373,8 @@ class Soketi(ServerProcess):
 SERVERS: dict[str, type[ServerProcess]] = {
     "tidings": Tidings,
     "tidings-2w": TidingsWorkers,
+    "tidings-base": TidingsBaseline,
+    "tidings-scraped": TidingsScraped,
     "soketi": Soketi,
     "trivial": Trivial,
     "trivial-c": TrivialC,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from tidings import __version__, config
+from tidings import __version__, config, logformat
 from tidings.eventloop import run_async
 from tidings.server.context import Context
 from tidings.webhooks.cli import add_webhooks_command
@@ -29,16 +29,23 @@ def add_plugin_commands(commands: Any) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "workers", "redis_url", "data_dir")
+        for name in ("host", "port", "workers", "redis_url", "data_dir", "metrics_port")
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
 
 
-def banner(cfg: config.Config) -> Callable[[Context], None]:
+def banner(cfg: config.Config, as_json: bool = False) -> Callable[[Context], None]:
     def show(ctx: Context) -> None:
         server = cfg.server
-        print(f"tidings {__version__} listening on http://{server.host}:{server.port}", flush=True)
+        url = f"http://{server.host}:{server.port}"
+        if as_json:  # a log pipeline gets records, and never a secret, not even the dev one
+            log = logging.getLogger("tidings")
+            log.info("tidings %s listening on %s", __version__, url, extra={"url": url})
+            for app in cfg.apps:
+                log.info("app id=%s key=%s", app.id, app.key, extra={"app_id": app.id})
+            return
+        print(f"tidings {__version__} listening on {url}", flush=True)
         for app in cfg.apps:
             line = f"  app id={app.id} key={app.key}"
             if cfg.dev_app:
@@ -56,7 +63,8 @@ def serve_command(args: argparse.Namespace) -> int:
     index = worker_index()
     if cfg.server.workers > 1 and index is None:
         return supervise(cfg, sys.argv[1:] if args.argv is None else args.argv)
-    on_ready = banner(cfg) if not index else None  # one banner for all workers
+    as_json = args.log_format == "json"
+    on_ready = banner(cfg, as_json) if not index else None  # one banner for all workers
     run_async(serve(cfg, on_ready=on_ready, reuse_port=cfg.server.workers > 1))
     return 0
 
@@ -64,7 +72,17 @@ def serve_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
     parser.add_argument("--version", action="version", version=f"tidings {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("TIDINGS_LOG_LEVEL", "WARNING"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("TIDINGS_LOG_LEVEL", "INFO"),
+        help="debug, info (the default: a line per connection and failed request), warning",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=logformat.FORMATS,
+        default=os.environ.get("TIDINGS_LOG_FORMAT", "text"),
+        help="text for people, json for one object per line (also TIDINGS_LOG_FORMAT)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -77,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis-url", help="share state with other nodes through Redis (redis://host:6379/0)"
     )
+    serve.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this private port instead of --port"
+    )
     serve.set_defaults(func=serve_command)
     add_webhooks_command(commands)
     add_plugin_commands(commands)
@@ -84,9 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = None if argv is None else list(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    problem = logformat.problem(args.log_level, args.log_format)
+    if problem:
+        parser.error(problem)
+    logformat.configure(args.log_level, args.log_format)
     try:
         result: int = args.func(args)
     except config.ConfigError as error:

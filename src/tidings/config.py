@@ -69,6 +69,8 @@ class ServerSettings:
     node_timeout: float = 10.0
     # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
     workers: int = 1
+    # Serve /metrics (and the probes) on this port of `host` instead of the public port.
+    metrics_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,11 @@ def _check_cluster(server: ServerSettings) -> None:
     if server.redis_url and not server.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"'redis_url' must start with redis://, rediss:// or unix://, got {server.redis_url!r}"
+        )
+    if server.metrics_port and server.metrics_port == server.port:
+        raise ConfigError(
+            f"'metrics_port' {server.metrics_port} is the public port; pick another, or leave it "
+            "out to serve /metrics on the public port"
         )
     if server.node_timeout < 1:
         raise ConfigError("'node_timeout' must be at least 1 second")

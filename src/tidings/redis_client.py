@@ -21,6 +21,19 @@ T = TypeVar("T")
 FAILURES = (RedisError, OSError, TimeoutError)
 
 
+class FailureCount:
+    """Redis round trips that failed in this process, for metrics."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def note(self) -> None:
+        self.count += 1
+
+
+round_trip_errors = FailureCount()
+
+
 def connect(settings: ServerSettings) -> Redis:
     """A client whose every call fails within about ``redis_timeout`` instead of retrying for
     long. One retry on a broken connection, since pooled connections all break when Redis
@@ -43,4 +56,5 @@ async def required(call: Awaitable[T]) -> T:
     try:
         return await call
     except FAILURES as error:
+        round_trip_errors.note()
         raise HubUnavailable(f"Redis is unreachable ({error}); retry shortly") from None

@@ -22,7 +22,7 @@ from tidings.protocol.channels import (
     channel_type,
     user_id_problem,
 )
-from tidings.protocol.errors import Code, PusherError, SubscriptionError
+from tidings.protocol.errors import Code, PusherError, RateLimited, SubscriptionError
 from tidings.protocol.presence import Member, normalise_user_id, parse_channel_data
 from tidings.protocol.signatures import channel_auth_valid, user_auth_valid
 
@@ -253,7 +253,7 @@ class Session:
             if now - self._rate_window >= 1.0:
                 self._rate_window, self._rate_count = now, 0
             if self._rate_count >= limit:
-                raise PusherError(
+                raise RateLimited(
                     Code.CLIENT_EVENT_REJECTED,
                     f"Client event rate limit exceeded ({limit} per second)",
                 )

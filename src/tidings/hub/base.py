@@ -9,13 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.apps import App
 from tidings.events import EventBus, HubEvent
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
 from tidings.unavailable import HubUnavailable
+
+if TYPE_CHECKING:
+    from tidings.hub.local import LocalSockets
 
 __all__ = ["Adapter", "ChannelStats", "HubUnavailable", "Joined", "Outgoing", "Subscriber"]
 
@@ -64,7 +67,19 @@ class Adapter(ABC):
     in_process: bool = False
 
     def __init__(self, bus: EventBus) -> None:
+        from tidings.hub.local import LocalSockets
+
         self.bus = bus
+        # This node's sockets: every driver's last hop, and what metrics count.
+        self._local = LocalSockets()
+
+    @property
+    def local(self) -> LocalSockets:
+        return self._local
+
+    def node_count(self) -> int | None:
+        """How many nodes share this state, when the driver shares it with others."""
+        return None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect to shared state, if the driver has any."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from tidings.hub.base import Subscriber
 from tidings.protocol import messages
+from tidings.protocol.channels import Kind, channel_type
 from tidings.protocol.errors import Code, SubscriptionError
 from tidings.protocol.framing import text_frame
 from tidings.protocol.presence import Member
@@ -48,9 +49,46 @@ class _AppSockets:
         return not (self.channels or self.users or self.watchers or self.presence)
 
 
+@dataclass(slots=True)
+class Traffic:
+    """Frames handed to this node's sockets by broadcasts, counted once per broadcast."""
+
+    messages: int = 0
+    size: int = 0  # bytes
+
+    def add(self, sockets: int, frame: bytes) -> None:
+        self.messages += sockets
+        self.size += sockets * len(frame)
+
+
+@dataclass(slots=True)
+class Census:
+    """One app's channels, subscriptions and presence members on this node, by channel kind."""
+
+    channels: dict[str, int] = field(default_factory=dict)
+    subscriptions: dict[str, int] = field(default_factory=dict)
+    presence_members: int = 0
+
+
+def kind_label(channel: str) -> str:
+    """``public``, ``private``, ``presence``, ``encrypted`` or, for any cache channel, ``cache``."""
+    kind = channel_type(channel)
+    if kind.cached:
+        return "cache"
+    return "encrypted" if kind.kind is Kind.ENCRYPTED else kind.kind.value
+
+
 class LocalSockets:
     def __init__(self) -> None:
         self._apps: dict[str, _AppSockets] = {}
+        # Per app, kept after the app's last socket leaves: counters never go back.
+        self.traffic: dict[str, Traffic] = {}
+
+    def _traffic(self, app_id: str) -> Traffic:
+        traffic = self.traffic.get(app_id)
+        if traffic is None:
+            traffic = self.traffic[app_id] = Traffic()
+        return traffic
 
     def _app(self, app_id: str) -> _AppSockets:
         sockets = self._apps.get(app_id)
@@ -110,10 +148,13 @@ class LocalSockets:
         if except_socket_id is None:
             for conn in subscribers.values():
                 conn.send(frame)
+            count = len(subscribers)
         else:
             for socket_id, conn in subscribers.items():
                 if socket_id != except_socket_id:
                     conn.send(frame)
+            count = len(subscribers) - (except_socket_id in subscribers)
+        self._traffic(app_id).add(count, frame)
 
     # -- presence -----------------------------------------------------------------------------
     def members(self, app_id: str, channel: str) -> dict[str, LocalMember]:
@@ -184,6 +225,7 @@ class LocalSockets:
             frame = text_frame(payload)
             for conn in sockets.values():
                 conn.send(frame)
+            self._traffic(app_id).add(len(sockets), frame)
 
     def terminate_user(self, app_id: str, user_id: str) -> None:
         for conn in list(self.user_sockets(app_id, user_id).values()):
@@ -222,3 +264,17 @@ class LocalSockets:
             frame = text_frame(messages.watchlist_events([{"name": name, "user_ids": [user_id]}]))
             for conn in watchers.values():
                 conn.send(frame)
+            self._traffic(app_id).add(len(watchers), frame)
+
+    # -- figures for metrics ------------------------------------------------------------------
+    def census(self) -> dict[str, Census]:
+        """Counted when asked (a scrape), so subscribing and leaving pay nothing for it."""
+        result = {}
+        for app_id, app in self._apps.items():
+            census = result[app_id] = Census()
+            for channel, subscribers in app.channels.items():
+                kind = kind_label(channel)
+                census.channels[kind] = census.channels.get(kind, 0) + 1
+                census.subscriptions[kind] = census.subscriptions.get(kind, 0) + len(subscribers)
+            census.presence_members = sum(len(users) for users in app.presence.values())
+        return result

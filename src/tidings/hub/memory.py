@@ -10,7 +10,7 @@ from typing import Any
 from tidings.apps import App
 from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber
-from tidings.hub.local import LocalSockets, presence_full
+from tidings.hub.local import presence_full
 from tidings.protocol import messages
 from tidings.protocol.channels import is_presence
 from tidings.protocol.presence import Member
@@ -37,7 +37,6 @@ class MemoryAdapter(Adapter):
     ) -> None:
         super().__init__(bus)
         self._apps: dict[str, _AppState] = {}
-        self._local = LocalSockets()  # on one node, its presence is the whole presence
         self._clock = clock
         self._connections = 0
         self._departure_ttl = departure_ttl

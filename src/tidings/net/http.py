@@ -97,6 +97,10 @@ def _serialize(response: Response, keep_alive: bool) -> bytes:
 class Socket(Protocol):
     """A WebSocket as the application sees it: frames out, a close with a code, flow control."""
 
+    # The code of the close frame sent first, by either side; 1005 for a peer's close frame
+    # without one, None while open or when the TCP connection just ended (RFC 6455's 1006).
+    close_code: int | None
+
     def write(self, data: bytes) -> None:
         """Queue already framed bytes; never blocks."""
 
@@ -111,6 +115,9 @@ class Socket(Protocol):
         """Bytes written and not yet taken by the kernel."""
 
     def is_closing(self) -> bool: ...
+
+    def peer(self) -> str:
+        """The client's address, ``host:port``; empty when the transport does not know it."""
 
     def pause_reading(self) -> None: ...
 

@@ -129,6 +129,9 @@ class Close:
     reason: str
 
 
+NO_STATUS = 1005  # RFC 6455 7.4.1: what a close frame without a code stands for
+
+
 # Plain slotted dataclasses: as cheap to build as a hand-written slotted class (NamedTuple and
 # frozen dataclasses cost ~1.7x), and unlike NamedTuples Ping(b"x") != Pong(b"x").
 Received: TypeAlias = TextMessage | BinaryMessage | Ping | Pong | Close

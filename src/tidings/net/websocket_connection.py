@@ -20,7 +20,15 @@ PONG_BACKLOG_BYTES = 64 * 1024
 
 
 class WebSocketConnection(asyncio.Protocol):
-    __slots__ = ("_close_timeout", "_close_timer", "_closing", "_handler", "_reader", "transport")
+    __slots__ = (
+        "_close_timeout",
+        "_close_timer",
+        "_closing",
+        "_handler",
+        "_reader",
+        "close_code",
+        "transport",
+    )
 
     def __init__(
         self, transport: asyncio.Transport, max_message_bytes: int, close_timeout: float
@@ -31,6 +39,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._closing = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._handler: SocketHandler | None = None
+        self.close_code: int | None = None
 
     def start(self, handler: SocketHandler, rest: bytes) -> None:
         """Take over the transport; ``rest`` came in behind the upgrade request."""
@@ -76,6 +85,7 @@ class WebSocketConnection(asyncio.Protocol):
     def _peer_closed(self, code: int | None) -> None:
         if not self._closing:  # echo the peer's close; if we started it, this completes it
             self._closing = True
+            self.close_code = ws.NO_STATUS if code is None else code
             payload = ws.close_payload(code) if code is not None else b""
             self.transport.write(ws.control_frame(_CLOSE, payload))
         self.transport.close()  # the server ends the TCP connection first (RFC 6455 §7.1.1)
@@ -84,6 +94,7 @@ class WebSocketConnection(asyncio.Protocol):
         """A protocol violation: say why in a close frame, then end the connection."""
         if not self._closing:
             self._closing = True
+            self.close_code = code
             self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
         self.transport.close()
 
@@ -95,6 +106,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
+        self.close_code = code
         self.transport.write(ws.control_frame(_CLOSE, ws.close_payload(code, reason)))
         # A peer that stopped reading never answers; the bound frees the socket regardless.
         self._close_timer = asyncio.get_running_loop().call_later(self._close_timeout, self.abort)
@@ -107,6 +119,13 @@ class WebSocketConnection(asyncio.Protocol):
 
     def is_closing(self) -> bool:
         return self._closing or self.transport.is_closing()
+
+    def peer(self) -> str:
+        address = self.transport.get_extra_info("peername")
+        if isinstance(address, tuple) and len(address) >= 2:
+            host, port = address[0], address[1]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return ""
 
     def pause_reading(self) -> None:
         if not self.transport.is_closing():

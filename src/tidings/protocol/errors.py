@@ -45,6 +45,10 @@ class PusherError(Exception):
         self.close = close and code is not None
 
 
+class RateLimited(PusherError):
+    """A client event over the app's per-connection rate: refused, and counted as such."""
+
+
 class SubscriptionError(Exception):
     """A refused subscription, reported on the channel as ``pusher:subscription_error``."""
 

@@ -20,6 +20,7 @@ from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
 from tidings.server.context import Context
 from tidings.server.health import Health
+from tidings.server.metrics import MetricsEndpoint
 from tidings.server.router import Router
 from tidings.server.subscription_count import SubscriptionCounts
 from tidings.server.websocket import open_socket
@@ -58,20 +59,15 @@ async def _not_found(request: Request) -> Response:
     return error_response(ApiError(404, message))
 
 
-class Application:
-    """What tidings answers; ``tidings.net`` calls it for each request and WebSocket."""
+class _Routed:
+    """Answers HTTP requests from a router: probes first, then what the subclass adds."""
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.eager = ctx.adapter.in_process
         self.router = Router()
         health = Health(ctx)
         self.router.add("GET", "/", health.index)
+        self.router.add("GET", "/live", health.live)
         self.router.add("GET", "/ready", health.ready)
-        for endpoint_class in ENDPOINTS:
-            endpoint = endpoint_class(ctx)
-            for path in endpoint.paths:
-                self.router.add(endpoint.method, path, endpoint)
 
     def http(self, request: Request) -> Awaitable[Response]:
         # The route's own coroutine, not one wrapped in ours: a frame less per request.
@@ -81,8 +77,41 @@ class Application:
         route, match = found
         return route(request, match)
 
+
+class Application(_Routed):
+    """What tidings answers; ``tidings.net`` calls it for each request and WebSocket.
+
+    ``/metrics`` is served here unless it has a port of its own (``MetricsApplication``)."""
+
+    def __init__(self, ctx: Context, metrics: MetricsEndpoint | None = None) -> None:
+        super().__init__(ctx)
+        self.ctx = ctx
+        self.eager = ctx.adapter.in_process
+        if metrics is not None and not ctx.config.server.metrics_port:
+            self.router.add("GET", "/metrics", metrics)
+        for endpoint_class in ENDPOINTS:
+            endpoint = endpoint_class(ctx)
+            for path in endpoint.paths:
+                self.router.add(endpoint.method, path, endpoint)
+
     def is_websocket(self, path: str) -> bool:
         return path.startswith(WEBSOCKET_PREFIX)
 
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
         return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)
+
+
+class MetricsApplication(_Routed):
+    """The private port of ``metrics_port``: ``/metrics`` and the probes, no Pusher."""
+
+    eager = True
+
+    def __init__(self, ctx: Context, metrics: MetricsEndpoint) -> None:
+        super().__init__(ctx)
+        self.router.add("GET", "/metrics", metrics)
+
+    def is_websocket(self, path: str) -> bool:
+        return False
+
+    def websocket(self, request: Request, socket: Socket) -> SocketHandler:
+        raise AssertionError("is_websocket() is always False here")

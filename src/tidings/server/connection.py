@@ -19,11 +19,13 @@ import orjson
 from tidings.apps import App
 from tidings.background import start
 from tidings.events import HubEvent, HubEventKind, Published
+from tidings.metrics.figures import ABRUPT
 from tidings.net.http import Socket
 from tidings.protocol import messages
 from tidings.protocol.channels import Kind, is_presence
-from tidings.protocol.errors import Code, PusherError, SubscriptionError
+from tidings.protocol.errors import Code, PusherError, RateLimited, SubscriptionError
 from tidings.protocol.framing import text_frame
+from tidings.server import logs
 from tidings.server.context import Context
 from tidings.session import ClientEvent, Command, Session, SignIn, Subscribe, Unsubscribe
 
@@ -43,18 +45,22 @@ class Connection:
         "app",
         "closing",
         "ctx",
+        "figures",
         "last_seen",
         "opened_at",
         "pinged_at",
+        "remote",
         "session",
         "socket",
         "socket_id",
     )
 
-    def __init__(self, ctx: Context, socket: Socket, app: App) -> None:
+    def __init__(self, ctx: Context, socket: Socket, app: App, remote: str = "") -> None:
         self.ctx = ctx
         self.socket = socket
         self.app = app
+        self.figures = ctx.figures.app(app.id)
+        self.remote = remote  # the client's address, for the log
         self.socket_id = ctx.socket_ids.next()
         self.session = Session(app, self.socket_id)
         now = asyncio.get_running_loop().time()
@@ -71,6 +77,8 @@ class Connection:
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
         self.ctx.connections[self.socket_id] = self
+        self.figures.connections_opened += 1
+        logs.opened(self)
         self._start(self._admit())
 
     def _start(self, first: Any) -> None:
@@ -111,6 +119,9 @@ class Connection:
                 await self._forget()
         finally:
             self.ctx.connections.pop(self.socket_id, None)
+            code = self.socket.close_code
+            self.figures.closed(code)
+            logs.closed(self, code or ABRUPT, asyncio.get_running_loop().time() - self.opened_at)
 
     async def _forget(self) -> None:
         session, adapter = self.session, self.ctx.adapter
@@ -150,12 +161,18 @@ class Connection:
         if pending is None or socket.is_closing():
             return
         if socket.buffer_size() > self._limit:
+            self.figures.slow_consumers += 1
+            logs.slow_consumer(self, self._limit)
             self.close(Code.OVER_CAPACITY, "Send buffer full: the client is reading too slowly")
             return
         socket.write(pending if isinstance(pending, bytes) else b"".join(pending))
 
     def reply(self, payload: bytes) -> None:
-        self.send(text_frame(payload))
+        frame = text_frame(payload)
+        figures = self.figures
+        figures.replies_sent += 1
+        figures.reply_bytes_sent += len(frame)
+        self.send(frame)
 
     def close(self, code: int, reason: str = "") -> None:
         """Frames queued before the close still go out, ahead of the close frame."""
@@ -177,6 +194,9 @@ class Connection:
         now = asyncio.get_running_loop().time()
         self.last_seen = now
         self.pinged_at = None
+        figures = self.figures
+        figures.messages_received += 1
+        figures.bytes_received += len(text) if text.isascii() else len(text.encode())
         if self._backlog is not None:
             self._wait_behind((text, now))
             return
@@ -202,10 +222,14 @@ class Connection:
     def _refuse(self, error: Exception) -> None:
         """Answer a message that failed: the protocol's error, or ours."""
         if isinstance(error, PusherError):
+            if isinstance(error, RateLimited):
+                self.figures.client_events_rate_limited += 1
             self.reply(messages.error(error.code, error.message))
             if error.close and error.code is not None:
                 self.close(error.code, error.message)
         elif isinstance(error, SubscriptionError):
+            self.figures.subscriptions_refused += 1
+            logs.subscription_refused(self, error)
             self.reply(
                 messages.subscription_error(error.channel, error.kind, error.message, error.status)
             )
@@ -287,6 +311,7 @@ class Connection:
             self.ctx.subscription_counts.changed(self.app, channel, count)
 
     async def client_event(self, command: ClientEvent) -> None:
+        self.figures.client_events += 1
         payload = messages.event(command.event, command.channel, command.data, command.user_id)
         await self.ctx.adapter.publish(self.app.id, command.channel, payload, self.socket_id)
         observers = self.ctx.publish_observers

@@ -11,6 +11,7 @@ from tidings.apps import AppStore
 from tidings.config import Config
 from tidings.events import EventBus, PublishObserver
 from tidings.hub import Adapter
+from tidings.metrics.figures import Figures
 from tidings.ratelimit import RateLimiter
 from tidings.server.outbox import Outbox
 from tidings.server.subscription_count import SubscriptionCounts
@@ -40,6 +41,7 @@ class Context:
     rate_limiter: RateLimiter
     subscription_counts: SubscriptionCounts
     socket_ids: SocketIds = field(default_factory=SocketIds)
+    figures: Figures = field(default_factory=Figures)  # what /metrics reports
     outbox: Outbox = field(default_factory=Outbox)
     connections: dict[str, Connection] = field(default_factory=dict)
     draining: bool = False

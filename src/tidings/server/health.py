@@ -1,4 +1,5 @@
-"""``GET /`` and ``GET /ready``: liveness, and readiness that turns 503 while draining."""
+"""``GET /``, ``GET /live`` and ``GET /ready``: the process answers; it is fit to serve (not
+draining, and Redis reachable when state is shared)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class Health:
 
     async def index(self, request: Request, match: dict[str, str]) -> Response:
         return Response(200, b"OK", _TEXT)
+
+    live = index  # a liveness probe asks only that the event loop answers
 
     async def ready(self, request: Request, match: dict[str, str]) -> Response:
         if self.ctx.draining:

@@ -13,9 +13,10 @@ from tidings.config import Config
 from tidings.net.listener import Limits, Listener
 from tidings.protocol.errors import Code
 from tidings.server.api.base import MAX_BODY_BYTES
-from tidings.server.app import Application, build_context
+from tidings.server.app import Application, MetricsApplication, build_context
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
+from tidings.server.metrics import MetricsEndpoint
 from tidings.server.workers import stop_when_orphaned, worker_index
 
 log = logging.getLogger("tidings")
@@ -39,10 +40,19 @@ async def serve(
         request_timeout=server.request_timeout,
         keepalive_timeout=server.keepalive_timeout,
     )
-    listener = Listener(Application(ctx), limits)
+    metrics = MetricsEndpoint(ctx)
+    listener = Listener(Application(ctx, metrics), limits)
     # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
     await listener.start(sock)
+    private: Listener | None = None
+    if server.metrics_port:
+        private = Listener(MetricsApplication(ctx, metrics), limits)
+        await private.start(
+            socket.create_server((server.host, server.metrics_port), reuse_port=reuse_port)
+        )
+    if metrics.share is not None:
+        metrics.share.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -58,6 +68,11 @@ async def serve(
         await stop.wait()
     finally:
         await drain(ctx, listener, server.shutdown_grace)
+        if private is not None:
+            private.stop_accepting()
+            await private.finish_requests(1.0)
+        if metrics.share is not None:
+            metrics.share.stop()
         if ctx.webhooks is not None:  # after drain: closing sockets emits vacated events
             await ctx.webhooks.close(server.shutdown_grace)
         sweeper.cancel()

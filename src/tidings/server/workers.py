@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from types import FrameType
 
 from tidings.config import Config
+
+METRICS_DIR_ENV = "TIDINGS_METRICS_DIR"  # read by tidings.server.metrics.share
 
 WORKER_ENV = "TIDINGS_WORKER_INDEX"
 SUPERVISOR_ENV = "TIDINGS_SUPERVISOR_PID"
@@ -44,8 +48,15 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # Where the workers leave their metrics for each other (tidings.server.metrics.share).
+    metrics_dir = tempfile.mkdtemp(prefix="tidings-metrics-")
     for index in range(config.server.workers):
-        env = {**os.environ, WORKER_ENV: str(index), SUPERVISOR_ENV: str(os.getpid())}
+        env = {
+            **os.environ,
+            WORKER_ENV: str(index),
+            SUPERVISOR_ENV: str(os.getpid()),
+            METRICS_DIR_ENV: metrics_dir,
+        }
         workers.append(subprocess.Popen([sys.executable, "-m", "tidings", *argv], env=env))
     status = 0
     while any(worker.poll() is None for worker in workers):
@@ -56,6 +67,7 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
                 status = 1
                 forward(signal.SIGTERM, None)
         time.sleep(0.1)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return status
 
 

@@ -339,3 +339,47 @@ def test_queries_about_an_unknown_app_answer_empty_without_creating_it() -> None
     local.send_to_user("9", "ada", b"{}")
     local.terminate_user("9", "ada")
     assert local.app_ids() == []
+
+
+# -- figures for metrics --------------------------------------------------------------------
+def test_traffic_counts_each_broadcast_once_with_its_sockets_and_bytes() -> None:
+    local = LocalSockets()
+    for socket_id in ("1.1", "1.2", "1.3"):
+        local.join("1", "news", Socket(socket_id))
+    frame = text_frame(b'{"event":"e"}')
+    local.broadcast("1", "news", frame)
+    local.broadcast("1", "news", frame, except_socket_id="1.2")
+    local.broadcast("1", "news", frame, except_socket_id="9.9")  # not subscribed: nobody spared
+    assert local.traffic["1"].messages == 3 + 2 + 3
+    assert local.traffic["1"].size == 8 * len(frame)
+
+
+def test_the_census_counts_channels_subscriptions_and_members_by_kind() -> None:
+    local = LocalSockets()
+    for channel, socket_ids in (
+        ("news", ["1.1", "1.2"]),
+        ("private-chat", ["1.1"]),
+        ("private-encrypted-vault", ["1.2"]),
+        ("presence-room", ["1.1", "1.2"]),
+        ("private-cache-scores", ["1.1"]),
+    ):
+        for socket_id in socket_ids:
+            local.join("1", channel, Socket(socket_id))
+    local.add_member("1", "presence-room", Member("alice", {}))
+    local.add_member("1", "presence-room", Member("bob", {}))
+    local.add_member("1", "presence-room", Member("bob", {}))  # a second socket: one member
+    census = local.census()["1"]
+    assert census.channels == {"public": 1, "private": 1, "encrypted": 1, "presence": 1, "cache": 1}
+    assert census.subscriptions == {
+        "public": 2, "private": 1, "encrypted": 1, "presence": 2, "cache": 1,
+    }  # fmt: skip
+    assert census.presence_members == 2
+
+
+def test_the_census_forgets_an_app_whose_last_socket_left_but_traffic_stays() -> None:
+    local = LocalSockets()
+    local.join("1", "news", Socket("1.1"))
+    local.deliver("1", "news", b'{"event":"e"}')
+    local.leave("1", "news", "1.1")
+    assert local.census() == {}
+    assert local.traffic["1"].messages == 1

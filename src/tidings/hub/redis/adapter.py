@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from tidings.config import ServerSettings
 from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber, departure_ttl
-from tidings.hub.local import LocalSockets, presence_full
+from tidings.hub.local import presence_full
 from tidings.hub.redis.nodes import Nodes
 from tidings.hub.redis.reads import SharedReads
 from tidings.hub.redis.routes import TERMINATE, Routes
@@ -44,7 +44,7 @@ from tidings.hub.redis.state import (
 )
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
-from tidings.redis_client import FAILURES, connect, required
+from tidings.redis_client import FAILURES, connect, required, round_trip_errors
 
 log = logging.getLogger("tidings.redis")
 
@@ -57,7 +57,6 @@ class RedisAdapter(Adapter):
         self._keys = Keys(settings.redis_prefix)
         self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
         self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
-        self._local = LocalSockets()
         self._routes = Routes(self._redis, self._keys, self._local, settings.redis_timeout)
         self._reads = SharedReads(self._redis, self._keys)
         self._generation = 0
@@ -103,11 +102,15 @@ class RedisAdapter(Adapter):
     def connection_count(self) -> int:
         return self._connections
 
+    def node_count(self) -> int | None:
+        return self._nodes.count
+
     async def _script(self, name: str, app_id: str, *args: Any) -> Any:
         return await self._scripts[name](keys=[self._keys.app(app_id)], args=list(args))
 
     def _lost(self, what: str, error: BaseException) -> None:
         """A change reached this node but not Redis: re-register our share once it is back."""
+        round_trip_errors.note()
         if not self.stale:
             log.warning("Redis unreachable during %s (%s); will re-register", what, error)
         self.stale = True

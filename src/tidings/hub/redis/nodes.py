@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from tidings.background import cancel_and_wait
 from tidings.config import ServerSettings
 from tidings.hub.redis.state import Keys, text
-from tidings.redis_client import FAILURES
+from tidings.redis_client import FAILURES, round_trip_errors
 
 log = logging.getLogger("tidings.redis")
 
@@ -55,6 +55,7 @@ class Nodes:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.healthy = False
+        self.count: int | None = None  # nodes registered, as of the last tick
 
     async def start(self) -> None:
         await self.tick()
@@ -89,6 +90,7 @@ class Nodes:
             self.healthy = True
             await self._sweep()
         except FAILURES as error:
+            round_trip_errors.note()
             if self.healthy:
                 log.warning("Redis unreachable (%s); serving local sockets only", error)
             self.healthy = False
@@ -118,6 +120,7 @@ class Nodes:
     async def _sweep(self) -> None:
         keys = self._keys
         nodes = [text(node) for node in await self._redis.smembers(keys.nodes)]
+        self.count = len(nodes)
         others = [node for node in nodes if node != self._share.node]
         if not others:
             return

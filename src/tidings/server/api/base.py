@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, ClassVar
 
 import orjson
 
 from tidings.apps import App
 from tidings.hub.base import HubUnavailable
+from tidings.metrics.figures import Figures
 from tidings.net.http import Request, Response
 from tidings.protocol.errors import ApiError
 from tidings.protocol.signatures import verify_api_request
 from tidings.server.context import Context
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+log = logging.getLogger("tidings.api")
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
@@ -58,6 +63,8 @@ class Endpoint(ABC):
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # The metrics' endpoint label: TriggerEvent -> trigger_event.
+        self.name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
     @abstractmethod
     async def handle(self, request: ApiRequest) -> Any:
@@ -77,6 +84,8 @@ class Endpoint(ABC):
         return app
 
     async def __call__(self, request: Request, match: dict[str, str]) -> Response:
+        started = perf_counter()
+        app: App | None = None
         # The network layer has already refused bodies over MAX_BODY_BYTES, with a 413.
         try:
             app = self.find_app(request, match)
@@ -97,11 +106,32 @@ class Endpoint(ABC):
                 await self.limit(app, "read", 1, app.max_read_req_per_sec)
             api_request = ApiRequest(app, params, request.body, match)
             body = await self.handle(api_request)
-            return _NOTHING_RESPONSE if body is NOTHING else json_response(body)
+            response = _NOTHING_RESPONSE if body is NOTHING else json_response(body)
         except ApiError as error:
-            return error_response(error)
+            response = self._failed(request, app, error)
         except HubUnavailable as error:
-            return error_response(ApiError(503, str(error), {"Retry-After": "1"}))
+            response = self._failed(request, app, ApiError(503, str(error), {"Retry-After": "1"}))
+        figures = self.ctx.figures.app(app.id if app is not None else Figures.UNKNOWN_APP)
+        figures.endpoints[self.name].observe(response.status, perf_counter() - started)
+        return response
+
+    def _failed(self, request: Request, app: App | None, error: ApiError) -> Response:
+        if error.status == 429 and app is not None:
+            self.ctx.figures.app(app.id).api_rate_limited += 1
+        # The path only: the query string holds the request's signature.
+        level = logging.WARNING if error.status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "%s %s answered %d: %s",
+                request.method, request.path, error.status, error.message,
+                extra={
+                    "app_id": app.id if app is not None else None,
+                    "endpoint": self.name,
+                    "status": error.status,
+                },
+            )  # fmt: skip
+        return error_response(error)
 
     async def limit(self, app: App, bucket: str, points: int, per_second: int) -> None:
         decision = await self.ctx.rate_limiter.consume(f"{app.id}:{bucket}", points, per_second)

@@ -104,7 +104,9 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
     """Publish every event of a request in one go (one Redis round trip on a cluster)."""
     adapter = ctx.adapter
     outgoing: list[Outgoing] = []
+    events = 0
     for trigger in triggers:
+        events += len(trigger.channels)
         for channel in trigger.channels:
             payload = messages.event(trigger.name, channel, trigger.data)
             if channel.startswith(SERVER_TO_USER_PREFIX):
@@ -113,6 +115,7 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
                 continue
             outgoing.append((channel, payload, trigger.socket_id))
     await adapter.publish_many(app.id, outgoing)
+    ctx.figures.app(app.id).api_events += events
     for channel, payload, _ in outgoing:
         if channel_type(channel).cached:
             await adapter.cache_set(app.id, channel, payload, app.cache_ttl)
