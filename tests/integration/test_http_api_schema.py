@@ -123,7 +123,7 @@ schema.config.update(
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 # Per operation; the "ci" profile keeps the whole file to a few seconds.
 budget = settings(
-    max_examples=max(10, settings.default.max_examples // 5),
+    max_examples=min(1000, max(10, settings.default.max_examples // 5)),
     suppress_health_check=list(HealthCheck),
 )
 
