@@ -139,6 +139,30 @@ def handshake(key: str, query: str = "protocol=7&client=fuzz&version=1") -> byte
     ).encode()
 
 
+def broken_handshake(rng: random.Random, key: str) -> bytes:
+    """An upgrade request with one thing wrong, for the HTTP parser and the handshake check."""
+    request = handshake(key).decode()
+    lines = request.split("\r\n")[:-2]
+    mutation = rng.randrange(8)
+    if mutation == 0:
+        del lines[rng.randrange(1, len(lines))]  # a header missing
+    elif mutation == 1:
+        lines[0] = lines[0].replace("GET", rng.choice(["POST", "PUT", "G\x00T", ""]))
+    elif mutation == 2:
+        lines.append("Sec-WebSocket-Version: " + rng.choice(["8", "13, 13", "", "x" * 50]))
+    elif mutation == 3:
+        lines.append("X-Padding: " + "a" * rng.choice([100, 20_000]))  # past max_header_bytes
+    elif mutation == 4:
+        lines.append(rng.choice(["no colon here", ": empty name", "Bad\x7fName: 1"]))
+    elif mutation == 5:
+        lines[0] = lines[0].replace("HTTP/1.1", rng.choice(["HTTP/1.0", "HTTP/2", "HTTP/1.1x"]))
+    elif mutation == 6:
+        lines.append("Content-Length: " + rng.choice(["5", "-1", "99999999999999999999"]))
+    else:
+        return rng.randbytes(rng.randrange(1, 300)) + b"\r\n\r\n"
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 async def drain(reader: asyncio.StreamReader, seconds: float) -> None:
     """Read until the server ends the connection, for at most ``seconds``."""
     with contextlib.suppress(TimeoutError, OSError):
@@ -153,7 +177,10 @@ async def fuzz_one(server: TidingsServer, rng: random.Random, index: int, peaks:
     try:
         key = server.app.key if rng.random() < 0.95 else rng.choice(["nope", "", "%ff"])
         query = "protocol=7" if rng.random() < 0.95 else rng.choice(["protocol=x", "protocol=99"])
-        writer.write(handshake(key, query))
+        if rng.random() < 0.1:
+            writer.write(broken_handshake(rng, key))
+        else:
+            writer.write(handshake(key, query))
         if rng.random() < 0.7:  # else pipeline the frames behind the upgrade request
             await drain_until_101(reader)
         if rng.random() < 0.06:  # megabytes of pings, never reading a pong
