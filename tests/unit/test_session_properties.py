@@ -21,6 +21,19 @@ from tidings.session import ClientEvent, Session, SignIn, Subscribe, Unsubscribe
 
 SOCKET = "1234.5678"
 APP = App(id="1", key="key", secret="secret", enable_client_events=True)
+# The same credentials with the limits moved: tiny, default, or off.
+apps = st.builds(
+    App,
+    id=st.just("1"),
+    key=st.just(APP.key),
+    secret=st.just(APP.secret),
+    enable_client_events=st.booleans(),
+    max_client_events_per_sec=st.sampled_from([-1, 0, 10]),
+    max_presence_member_size_in_kb=st.sampled_from([0.001, 1.0]),
+    max_channel_name_length=st.sampled_from([3, 200]),
+    max_event_name_length=st.sampled_from([8, 200]),
+    max_event_payload_in_kb=st.sampled_from([0.01, 10.0]),
+)
 SUBSCRIPTION_ERRORS = {"InvalidChannel": {4009}, "AuthError": {401}, "InvalidChannelData": {400}}
 EVENTS = ["pusher:ping", "pusher:pong", "pusher:subscribe", "pusher:unsubscribe", "pusher:signin"]
 
@@ -101,12 +114,13 @@ frames = st.one_of(
 
 
 def _replies_for(command: object, session: Session) -> list[bytes]:
+    app = session.app
     """What the server sends for a command (hub answers aside): all of it must encode."""
     if isinstance(command, bytes):
         assert command == messages.PONG
         return [command]
     if isinstance(command, Subscribe):
-        assert channel_name_problem(command.channel, APP.max_channel_name_length) is None
+        assert channel_name_problem(command.channel, app.max_channel_name_length) is None
         assert command.channel in session.subscriptions
         if command.member is None:
             return [messages.subscription_succeeded(command.channel)]
@@ -120,7 +134,8 @@ def _replies_for(command: object, session: Session) -> list[bytes]:
         assert command.channel not in session.subscriptions
         return []
     if isinstance(command, ClientEvent):
-        assert command.channel in session.subscriptions
+        assert app.enable_client_events and command.channel in session.subscriptions
+        assert len(command.event) <= app.max_event_name_length
         return [messages.event(command.event, command.channel, command.data, command.user_id)]
     if isinstance(command, SignIn):
         user = command.user
@@ -157,14 +172,15 @@ preludes = st.lists(st.sampled_from(["room", "private-room", "presence-room"]), 
 
 
 @given(
+    st.just(APP) | apps,
     preludes.map(lambda joined: [_joined(channel) for channel in joined]),
     st.lists(frames, min_size=1, max_size=25),
     st.lists(st.floats(0, 2), min_size=25, max_size=25),
 )
 def test_any_frames_get_a_valid_reply_or_a_documented_error(
-    prelude: list[str], sent: list[str | bytes], pauses: list[float]
+    app: App, prelude: list[str], sent: list[str | bytes], pauses: list[float]
 ) -> None:
-    session = Session(APP, SOCKET)
+    session = Session(app, SOCKET)
     now = 0.0
     for index, text in enumerate(prelude + sent):
         now += pauses[index % len(pauses)]
@@ -177,4 +193,4 @@ def test_any_frames_get_a_valid_reply_or_a_documented_error(
         for reply in replies:
             assert isinstance(orjson.loads(reply)["event"], str)
         for channel in session.subscriptions:
-            assert channel_name_problem(channel, APP.max_channel_name_length) is None
+            assert channel_name_problem(channel, app.max_channel_name_length) is None
