@@ -57,9 +57,10 @@ def fds(pid: int) -> int:
 
 def header(rng: random.Random, first: int, length: int, masked: bool) -> bytes:
     """A frame header announcing ``length``, in the shortest form or (sometimes) a longer one."""
-    form = rng.choice([7, 7, 7, 16, 64]) if length < 126 else 16 if length < 1 << 16 else 64
-    if length >= 1 << 16:
-        form = 64
+    if length < 126:
+        form = rng.choice([7, 7, 7, 16, 64])
+    else:
+        form = rng.choice([16, 16, 64]) if length < 1 << 16 else 64
     bit = 0x80 if masked else 0
     if form == 7:
         return bytes([first, bit | length])
