@@ -41,7 +41,9 @@ def _verify(params: list[tuple[str, str]], body: bytes, method: str, path: str) 
 
 
 AUTH_FIELDS = ("auth_key", "auth_timestamp", "auth_version", "body_md5", "auth_signature")
-wrong_values = st.none() | query_text | st.text("0123456789", max_size=500)
+# Digit runs of every length, past what a float holds (309 digits) and int() reads (4300).
+digit_runs = st.text("0123456789", max_size=20) | st.integers(300, 5000).map("9".__mul__)
+wrong_values = st.none() | query_text | digit_runs
 
 
 @st.composite
