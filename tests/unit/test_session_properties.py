@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.strategies import any_json_value, json_text
@@ -167,14 +167,16 @@ def _joined(channel: str) -> str:
     return _frame("pusher:subscribe", data, None)
 
 
-# Joined first, so that the frames after them reach the states a live connection is in.
-preludes = st.lists(st.sampled_from(["room", "private-room", "presence-room"]), unique=True)
+# Joined first, in any order, so that the frames after them reach a live connection's states.
+preludes = st.permutations(["room", "private-room", "presence-room"])
 
 
+# The deepest target of the suite: twice the profile's examples.
+@settings(max_examples=2 * settings.default.max_examples)
 @given(
     st.just(APP) | apps,
     preludes.map(lambda joined: [_joined(channel) for channel in joined]),
-    st.lists(frames, min_size=1, max_size=25),
+    st.lists(frames, min_size=3, max_size=25),
     st.lists(st.floats(0, 2), min_size=25, max_size=25),
 )
 def test_any_frames_get_a_valid_reply_or_a_documented_error(
