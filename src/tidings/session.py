@@ -216,6 +216,9 @@ class Session:
             raise PusherError(
                 Code.UNAUTHORIZED, f"This connection is already signed in as {self.user.id}"
             )
+        user_info = parsed.get("user_info")
+        if messages.json_size(user_info) is None:  # it goes out in presence snapshots
+            raise PusherError(Code.UNAUTHORIZED, "user_data's user_info is nested too deeply")
         watchlist_raw = parsed.get("watchlist") or []
         watchlist = tuple(
             uid
@@ -225,7 +228,7 @@ class Session:
             if uid is not None
         )
         dropped = max(0, len(watchlist) - WATCHLIST_LIMIT)
-        self.user = User(user_id, parsed.get("user_info"), watchlist[:WATCHLIST_LIMIT])
+        self.user = User(user_id, user_info, watchlist[:WATCHLIST_LIMIT])
         return SignIn(self.user, user_data, dropped)
 
     def _client_event(self, frame: messages.ClientFrame, now: float) -> ClientEvent:
@@ -250,7 +253,9 @@ class Session:
                 Code.CLIENT_EVENT_REJECTED,
                 f"Event name is longer than {app.max_event_name_length} characters",
             )
-        size = len(orjson.dumps(frame.data))
+        size = messages.json_size(frame.data)
+        if size is None:
+            raise PusherError(Code.CLIENT_EVENT_REJECTED, "Client event data is nested too deeply")
         if size > app.max_event_payload_bytes:
             raise PusherError(
                 Code.CLIENT_EVENT_REJECTED,

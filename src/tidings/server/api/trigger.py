@@ -42,8 +42,10 @@ def parse_trigger(app: App, item: dict[str, Any], *, single_channel: bool = Fals
     if "data" not in item:
         raise ApiError(400, "'data' is required: the event payload, a string")
     data = item["data"]
-    if not isinstance(data, str):
-        data = orjson.dumps(data).decode()  # SDKs send strings; be kind to hand-made requests
+    if not isinstance(data, str):  # SDKs send strings; be kind to hand-made requests
+        if messages.json_size(data) is None:
+            raise ApiError(400, "'data' is nested too deeply; send it as a string")
+        data = orjson.dumps(data).decode()
     size = len(data) if data.isascii() else len(data.encode())
     if size > app.max_event_payload_bytes:
         raise ApiError(
