@@ -29,7 +29,7 @@ def add_plugin_commands(commands: Any) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "workers", "redis_url", "data_dir")
+        for name in ("host", "port", "workers", "redis_url", "data_dir", "tls_cert", "tls_key")
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
@@ -38,7 +38,9 @@ def load_config(args: argparse.Namespace) -> config.Config:
 def banner(cfg: config.Config) -> Callable[[Context], None]:
     def show(ctx: Context) -> None:
         server = cfg.server
-        print(f"tidings {__version__} listening on http://{server.host}:{server.port}", flush=True)
+        scheme = "https" if server.tls_cert else "http"
+        where = f"{scheme}://{server.host}:{server.port}"
+        print(f"tidings {__version__} listening on {where}", flush=True)
         for app in cfg.apps:
             line = f"  app id={app.id} key={app.key}"
             if cfg.dev_app:
@@ -50,11 +52,13 @@ def banner(cfg: config.Config) -> Callable[[Context], None]:
 
 def serve_command(args: argparse.Namespace) -> int:
     from tidings.server.runner import serve
+    from tidings.server.tls import load_tls
     from tidings.server.workers import supervise, worker_index
 
     cfg = load_config(args)
     index = worker_index()
     if cfg.server.workers > 1 and index is None:
+        load_tls(cfg.server)  # a bad certificate stops the supervisor with 2, not each worker
         return supervise(cfg, sys.argv[1:] if args.argv is None else args.argv)
     on_ready = banner(cfg) if not index else None  # one banner for all workers
     run_async(serve(cfg, on_ready=on_ready, reuse_port=cfg.server.workers > 1))
@@ -77,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis-url", help="share state with other nodes through Redis (redis://host:6379/0)"
     )
+    serve.add_argument("--tls-cert", help="PEM certificate (and chain): serve https:// and wss://")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.set_defaults(func=serve_command)
     add_webhooks_command(commands)
     add_plugin_commands(commands)

@@ -69,6 +69,12 @@ class ServerSettings:
     node_timeout: float = 10.0
     # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
     workers: int = 1
+    # TLS (docs in the README): with a certificate and key, the port serves https:// and wss://
+    # only; tls_ca names intermediates to send after the certificate. Reloaded on SIGHUP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_key_password: str = ""
+    tls_ca: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +273,7 @@ def load(
                 raise ConfigError(f"two apps have the same {attribute} {value!r}; make it unique")
             seen.add(value)
     _check_cluster(server)
+    _check_tls(server)
     return Config(server=server, apps=tuple(apps), dev_app=dev_app)
 
 
@@ -284,3 +291,12 @@ def _check_cluster(server: ServerSettings) -> None:
         )
     if server.node_timeout < 1:
         raise ConfigError("'node_timeout' must be at least 1 second")
+
+
+def _check_tls(server: ServerSettings) -> None:
+    if bool(server.tls_cert) != bool(server.tls_key):
+        given, missing = ("tls_cert", "tls_key") if server.tls_cert else ("tls_key", "tls_cert")
+        raise ConfigError(
+            f"'{given}' is set but '{missing}' is not: TLS needs both the certificate and its "
+            f"private key (--tls-cert and --tls-key)"
+        )

@@ -111,7 +111,7 @@ class HttpConnection(asyncio.Protocol):
             # Idle, but an answer may still wait for the end of this iteration: close behind it.
             self._mode = _CLOSED
             self._listener.write_soon(self.transport, b"", True)
-        return True
+        return None if self._listener.tls else True  # TLS has no half-close: it just ends
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._mode = _CLOSED

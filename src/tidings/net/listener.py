@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,19 @@ class Listener:
         self._writes: list[tuple[asyncio.Transport, bytes, bool]] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.draining = False
+        self.tls = False
 
-    async def start(self, sock: socket.socket) -> None:
+    async def start(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        """Serve ``sock``; with ``tls``, every connection on it (HTTPS and WSS alike)."""
+        self.tls = tls is not None
         self._server = await self._loop.create_server(
-            lambda: HttpConnection(self), sock=sock, backlog=2048
+            lambda: HttpConnection(self),
+            sock=sock,
+            backlog=2048,
+            ssl=tls,
+            # A client that connects and never finishes its handshake is bounded like a slow
+            # request: it is still outside the sweep, which sees only HTTP connections.
+            ssl_handshake_timeout=self._limits.request_timeout if tls else None,
         )
         self._schedule_sweep()
 

@@ -16,6 +16,7 @@ from tidings.server.api.base import MAX_BODY_BYTES
 from tidings.server.app import Application, build_context
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
+from tidings.server.tls import load_tls, reload_tls
 from tidings.server.workers import stop_when_orphaned, worker_index
 
 log = logging.getLogger("tidings")
@@ -27,6 +28,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     reuse_port: bool = False,
 ) -> None:
+    tls = load_tls(config.server)  # before anything starts: a bad file is a start-up error
     ctx = build_context(config)
     await ctx.adapter.start()
     if ctx.webhooks is not None:
@@ -42,12 +44,15 @@ async def serve(
     listener = Listener(Application(ctx), limits)
     # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
-    await listener.start(sock)
+    await listener.start(sock, tls.entry if tls else None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    if tls is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload_tls, server, tls)
     sweeper = asyncio.create_task(run_sweeper(ctx))
     orphan_watch = (
         asyncio.create_task(stop_when_orphaned(stop)) if worker_index() is not None else None
