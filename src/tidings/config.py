@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tidings.apps.app import App, WebhookTarget
+from tidings.apps.origins import normalize_pattern
 from tidings.events import HubEventKind
 
 # The documented local development app: used only when no app is configured at all.
@@ -160,11 +161,26 @@ def _webhooks(where: str, value: Any) -> tuple[WebhookTarget, ...]:
     return tuple(targets)
 
 
+def _origins(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # from the environment: comma-separated
+        value = [item for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(
+            f"{where}: 'allowed_origins' must be a list like [\"https://app.example.com\"]"
+        )
+    try:
+        return tuple(normalize_pattern(item) for item in value)
+    except ValueError as error:
+        raise ConfigError(f"{where}: 'allowed_origins': {error}") from None
+
+
 def build_app(where: str, values: Mapping[str, Any]) -> App:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         if name == "webhooks":
             kwargs[name] = _webhooks(where, value)
+        elif name == "allowed_origins":
+            kwargs[name] = _origins(where, value)
         elif name in _APP_TYPES:
             kwargs[name] = _coerce(where, name, _APP_TYPES[name], value)
         else:

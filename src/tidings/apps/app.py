@@ -37,6 +37,8 @@ class App:
     max_event_batch_size: int = 10
     cache_ttl: float = 1800.0
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+    # Web pages that may connect (apps/origins.py); empty: any, as on hosted Pusher.
+    allowed_origins: tuple[str, ...] = ()
     # Derived once: they are read on every event.
     max_event_payload_bytes: int = field(init=False, repr=False, compare=False)
     max_presence_member_bytes: int = field(init=False, repr=False, compare=False)

@@ -85,4 +85,5 @@ class Application:
         return path.startswith(WEBSOCKET_PREFIX)
 
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
-        return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)
+        key = request.path[len(WEBSOCKET_PREFIX) :]
+        return open_socket(self.ctx, key, request.query, socket, request.headers.get("origin"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote
 
+from tidings.apps.origins import origin_allowed
 from tidings.net.http import Socket, SocketHandler
 from tidings.protocol import messages
 from tidings.protocol.errors import Code, PusherError
@@ -37,7 +38,9 @@ def refuse(socket: Socket, code: Code, message: str) -> SocketHandler:
     return _REFUSED
 
 
-def open_socket(ctx: Context, key: str, query: Mapping[str, str], socket: Socket) -> SocketHandler:
+def open_socket(
+    ctx: Context, key: str, query: Mapping[str, str], socket: Socket, origin: str | None = None
+) -> SocketHandler:
     if ctx.draining:
         return refuse(socket, Code.RECONNECT_NOW, "Server is shutting down; reconnect")
     try:
@@ -45,6 +48,11 @@ def open_socket(ctx: Context, key: str, query: Mapping[str, str], socket: Socket
     except PusherError as error:
         assert error.code is not None
         return refuse(socket, error.code, error.message)
+    if not origin_allowed(app.allowed_origins, origin):
+        # 4009 is in the 4000s: pusher-js gives up instead of retrying from a page that can
+        # never be let in.
+        shown = (origin or "")[:80]  # the page's own header, cut to fit a close frame's reason
+        return refuse(socket, Code.UNAUTHORIZED, f"Origin {shown} is not allowed for this app")
     if 0 < ctx.config.server.max_connections <= len(ctx.connections):
         return refuse(socket, Code.OVER_CAPACITY, "Server is over capacity; retry later")
     conn = Connection(ctx, socket, app)
