@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from tidings.net.client_address import TrustedProxies
 from tidings.net.connection import HttpConnection
 from tidings.net.http import Handler
 
@@ -29,8 +30,17 @@ class Limits:
 
 
 class Listener:
-    def __init__(self, handler: Handler, limits: Limits) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        limits: Limits,
+        trusted_proxies: TrustedProxies | None = None,
+        proxy_protocol: bool = False,
+    ) -> None:
         self.handler = handler
+        # Only these peers may say who the client is; with proxy_protocol they must, first.
+        self.trusted_proxies = trusted_proxies or TrustedProxies(())
+        self.proxy_protocol = proxy_protocol
         self.max_header_bytes = limits.max_header_bytes
         self.max_body_bytes = limits.max_body_bytes
         self.max_message_bytes = limits.max_message_bytes

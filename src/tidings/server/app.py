@@ -22,7 +22,7 @@ from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.router import Router
 from tidings.server.subscription_count import SubscriptionCounts
-from tidings.server.websocket import open_socket
+from tidings.server.websocket import address_limits, open_socket
 from tidings.webhooks import WebhookService
 
 ENDPOINTS: tuple[type[Endpoint], ...] = (
@@ -50,6 +50,7 @@ def build_context(config: Config, apps: AppStore | None = None) -> Context:
         rate_limiter=rate_limiter,
         subscription_counts=SubscriptionCounts(adapter, bus),
         webhooks=WebhookService.for_config(config, apps, bus, adapter),
+        addresses=address_limits(config.server),
     )
 
 
@@ -86,4 +87,5 @@ class Application:
 
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
         key = request.path[len(WEBSOCKET_PREFIX) :]
-        return open_socket(self.ctx, key, request.query, socket, request.headers.get("origin"))
+        origin = request.headers.get("origin")
+        return open_socket(self.ctx, key, request.query, socket, origin, request.client)

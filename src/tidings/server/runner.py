@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 
 from tidings.config import Config
+from tidings.net.client_address import TrustedProxies
 from tidings.net.listener import Limits, Listener
 from tidings.protocol.errors import Code
 from tidings.server.api.base import MAX_BODY_BYTES
@@ -41,7 +42,9 @@ async def serve(
         request_timeout=server.request_timeout,
         keepalive_timeout=server.keepalive_timeout,
     )
-    listener = Listener(Application(ctx), limits)
+    listener = Listener(
+        Application(ctx), limits, TrustedProxies(server.trusted_proxies), server.proxy_protocol
+    )
     # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
     await listener.start(sock, tls.entry if tls else None)

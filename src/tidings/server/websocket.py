@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from urllib.parse import unquote
 
 from tidings.apps.origins import origin_allowed
+from tidings.config import ServerSettings
 from tidings.net.http import Socket, SocketHandler
 from tidings.protocol import messages
 from tidings.protocol.errors import Code, PusherError
 from tidings.protocol.framing import text_frame
+from tidings.server.addresses import AddressLimits
 from tidings.server.connection import Connection
 from tidings.server.context import Context
 from tidings.session import open_session
@@ -38,11 +41,27 @@ def refuse(socket: Socket, code: Code, message: str) -> SocketHandler:
     return _REFUSED
 
 
+def address_limits(server: ServerSettings) -> AddressLimits | None:
+    if server.max_connections_per_ip <= 0 and server.max_new_connections_per_ip_per_sec < 0:
+        return None
+    return AddressLimits(
+        server.max_connections_per_ip, server.max_new_connections_per_ip_per_sec, time.monotonic
+    )
+
+
 def open_socket(
-    ctx: Context, key: str, query: Mapping[str, str], socket: Socket, origin: str | None = None
+    ctx: Context,
+    key: str,
+    query: Mapping[str, str],
+    socket: Socket,
+    origin: str | None = None,
+    client: str = "",
 ) -> SocketHandler:
     if ctx.draining:
         return refuse(socket, Code.RECONNECT_NOW, "Server is shutting down; reconnect")
+    limits = ctx.addresses
+    if limits is not None and limits.too_fast(client):  # every attempt counts, good or bad
+        return refuse(socket, Code.OVER_CAPACITY, "Too many new connections from your address")
     try:
         app = open_session(unquote(key), query, ctx.apps)
     except PusherError as error:
@@ -55,6 +74,8 @@ def open_socket(
         return refuse(socket, Code.UNAUTHORIZED, f"Origin {shown} is not allowed for this app")
     if 0 < ctx.config.server.max_connections <= len(ctx.connections):
         return refuse(socket, Code.OVER_CAPACITY, "Server is over capacity; retry later")
+    if limits is not None and limits.full(client):
+        return refuse(socket, Code.OVER_CAPACITY, "Too many connections from your address")
     conn = Connection(ctx, socket, app)
     conn.open()
-    return conn
+    return limits.hold(client, conn) if limits is not None and limits.counting else conn
