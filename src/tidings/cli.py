@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -56,6 +57,8 @@ def serve_command(args: argparse.Namespace) -> int:
     from tidings.server.workers import supervise, worker_index
 
     cfg = load_config(args)
+    if cfg.server.tls_cert:  # a reload while still starting must not kill the process
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     index = worker_index()
     if cfg.server.workers > 1 and index is None:
         load_tls(cfg.server)  # a bad certificate stops the supervisor with 2, not each worker

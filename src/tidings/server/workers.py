@@ -50,11 +50,16 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    if config.server.tls_cert:  # without TLS a worker keeps SIGHUP's default, as one process
-        signal.signal(signal.SIGHUP, pass_on)
+    tls = bool(config.server.tls_cert)  # without TLS, SIGHUP keeps its default, as for one process
+    if tls:
+        # Ignored, and so inherited by each worker, until its loop handles it: a reload must
+        # not kill a worker that is still starting.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for index in range(config.server.workers):
         env = {**os.environ, WORKER_ENV: str(index), SUPERVISOR_ENV: str(os.getpid())}
         workers.append(subprocess.Popen([sys.executable, "-m", "tidings", *argv], env=env))
+    if tls:
+        signal.signal(signal.SIGHUP, pass_on)
     status = 0
     while any(worker.poll() is None for worker in workers):
         for worker in workers:
