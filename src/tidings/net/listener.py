@@ -64,8 +64,8 @@ class Listener:
             sock=sock,
             backlog=2048,
             ssl=tls,
-            # A client that connects and never finishes its handshake is bounded like a slow
-            # request: it is still outside the sweep, which sees only HTTP connections.
+            # A client that never finishes its TLS handshake is bounded like a slow request: the
+            # sweep cannot see it, a connection reaches us only once its handshake is done.
             ssl_handshake_timeout=self._limits.request_timeout if tls else None,
         )
         self._schedule_sweep()

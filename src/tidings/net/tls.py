@@ -68,8 +68,6 @@ def load_server_context(files: TlsFiles) -> ssl.SSLContext:
         joined.flush()
         try:
             context.load_cert_chain(joined.name, files.key, password)
-        except TlsError:
-            raise
         except ssl.SSLError as error:
             if asked and "KEY_VALUES_MISMATCH" not in str(error.reason):
                 # OpenSSL says only "PEM lib" when an encrypted key fails to decrypt.
