@@ -30,7 +30,7 @@ class AddressLimits:
     def too_fast(self, address: str) -> bool:
         """Count a connection attempt; True when ``address`` is over its rate."""
         rate = self.new_per_sec
-        if rate < 0:
+        if rate <= 0:
             return False
         now = self._clock()
         if now - self._purged > 1.0:

@@ -42,7 +42,7 @@ def refuse(socket: Socket, code: Code, message: str) -> SocketHandler:
 
 
 def address_limits(server: ServerSettings) -> AddressLimits | None:
-    if server.max_connections_per_ip <= 0 and server.max_new_connections_per_ip_per_sec < 0:
+    if server.max_connections_per_ip <= 0 and server.max_new_connections_per_ip_per_sec <= 0:
         return None
     return AddressLimits(
         server.max_connections_per_ip, server.max_new_connections_per_ip_per_sec, time.monotonic
