@@ -51,12 +51,12 @@ def test_pusher_js_with_force_tls_gets_events_both_sdks_trigger_over_https(
         assert info["occupied"] is True
 
 
-async def test_plain_http_on_the_tls_port_gets_no_answer(tls_server: TidingsServer) -> None:
+async def test_plain_http_on_the_tls_port_gets_no_http_answer(tls_server: TidingsServer) -> None:
     reader, writer = await asyncio.open_connection(tls_server.host, tls_server.port)
     writer.write(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
-    assert not answer.startswith(b"HTTP/1.1 200")
+    assert not answer.startswith(b"HTTP/")  # at most a TLS alert, then the connection ends
     writer.close()
 
 

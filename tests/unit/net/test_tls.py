@@ -30,6 +30,7 @@ def test_a_good_pair_loads_and_the_switch_hands_new_handshakes_the_newest(ca: Pr
     [
         ("cert", "{dir}", "is a directory"),
         ("key", "{dir}/missing.pem", "does not exist"),
+        ("key", "{key}/inside.pem", "cannot be read: Not a directory"),
         ("chain", "{key}", "CERTIFICATE block"),
         ("key", "{cert}", "PRIVATE KEY block"),
     ],
