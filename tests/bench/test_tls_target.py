@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import pusher_wire as wire
 from bench.loadgen import ApiClient, Tally, Target, close_all, open_subscribers
+from bench.pusher_wire import events_path
 from bench.scenarios import MARKER, _body
 from bench.servers import HOST, TidingsTls
 
@@ -21,9 +21,7 @@ async def test_subscribers_and_triggers_go_over_tls() -> None:
         subs = await open_subscribers(target, tally, MARKER, lambda i: "tls-bench", 3)
         client = ApiClient(target)
         try:
-            response = await client.post(
-                wire.events_path(target.creds), _body(["tls-bench"], 1, 16)
-            )
+            response = await client.post(events_path(target.creds), _body(["tls-bench"], 1, 16))
             assert response.status == 200, response.body
             assert await tally.reach(3, timeout=10)
         finally:

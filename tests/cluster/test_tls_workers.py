@@ -4,6 +4,7 @@ SIGHUP to the supervisor renews the certificate in all of them without dropping 
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from tests.integration.test_config_errors import serve
@@ -19,7 +20,15 @@ def test_workers_serve_tls_and_all_reload_on_sighup(
     ca = PrivateCA.create(tmp_path)
     settings = {**ca.settings(), "redis_url": redis_server.url, "workers": 2}
     with TidingsServer(server=settings, ca_file=ca.ca_file) as server, PusherJsDriver(server) as js:
-        clients = [js.client(f"reader-{i}", options={"forceTLS": True}) for i in range(6)]
+        # /ready answered once one worker listened: connect until both hold sockets (a socket
+        # id names its process), so that both are up before the SIGHUP.
+        clients = []
+        workers: set[str] = set()
+        deadline = time.monotonic() + 15
+        while len(workers) < 2 or len(clients) < 4:
+            assert time.monotonic() < deadline, f"only workers {workers} took sockets"
+            clients.append(js.client(f"reader-{len(clients)}", options={"forceTLS": True}))
+            workers.add(str(clients[-1].socket_id).split(".")[0])
         for client in clients:
             client.subscribe("tls-workers")
 

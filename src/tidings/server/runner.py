@@ -30,6 +30,10 @@ async def serve(
     reuse_port: bool = False,
 ) -> None:
     tls = load_tls(config.server)  # before anything starts: a bad file is a start-up error
+    loop = asyncio.get_running_loop()
+    if tls is not None:  # at once: a renewal signalled from now on must not be lost
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload_tls, config.server, tls)
     ctx = build_context(config)
     await ctx.adapter.start()
     if ctx.webhooks is not None:
@@ -49,13 +53,9 @@ async def serve(
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
     await listener.start(sock, tls.entry if tls else None)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    if tls is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGHUP, reload_tls, server, tls)
     sweeper = asyncio.create_task(run_sweeper(ctx))
     orphan_watch = (
         asyncio.create_task(stop_when_orphaned(stop)) if worker_index() is not None else None
