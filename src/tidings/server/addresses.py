@@ -8,9 +8,20 @@ address's entry goes when its last socket closes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from tidings.config import ServerSettings
 from tidings.net.http import SocketHandler
+
+
+def address_limits(server: ServerSettings) -> AddressLimits | None:
+    """The limits the settings ask for; None (nothing counted at all) when they ask none."""
+    if server.max_connections_per_ip <= 0 and server.max_new_connections_per_ip_per_sec <= 0:
+        return None
+    return AddressLimits(
+        server.max_connections_per_ip, server.max_new_connections_per_ip_per_sec, time.monotonic
+    )
 
 
 class AddressLimits:

@@ -11,6 +11,7 @@ from tidings.events import EventBus
 from tidings.hub.choose import shared_state
 from tidings.net.http import Request, Response, Socket, SocketHandler
 from tidings.protocol.errors import ApiError
+from tidings.server.addresses import address_limits
 from tidings.server.api.base import Endpoint, error_response
 from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
@@ -22,7 +23,7 @@ from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.router import Router
 from tidings.server.subscription_count import SubscriptionCounts
-from tidings.server.websocket import address_limits, open_socket
+from tidings.server.websocket import open_socket
 from tidings.webhooks import WebhookService
 
 ENDPOINTS: tuple[type[Endpoint], ...] = (

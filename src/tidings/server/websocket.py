@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from urllib.parse import unquote
 
 from tidings.apps.origins import origin_allowed
-from tidings.config import ServerSettings
 from tidings.net.http import Socket, SocketHandler
 from tidings.protocol import messages
 from tidings.protocol.errors import Code, PusherError
 from tidings.protocol.framing import text_frame
-from tidings.server.addresses import AddressLimits
 from tidings.server.connection import Connection
 from tidings.server.context import Context
 from tidings.session import open_session
@@ -39,14 +36,6 @@ def refuse(socket: Socket, code: Code, message: str) -> SocketHandler:
     socket.write(text_frame(messages.error(code, message)))
     socket.close(int(code), message)
     return _REFUSED
-
-
-def address_limits(server: ServerSettings) -> AddressLimits | None:
-    if server.max_connections_per_ip <= 0 and server.max_new_connections_per_ip_per_sec <= 0:
-        return None
-    return AddressLimits(
-        server.max_connections_per_ip, server.max_new_connections_per_ip_per_sec, time.monotonic
-    )
 
 
 def open_socket(
