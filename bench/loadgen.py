@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,6 +206,7 @@ class Target:
     host: str
     port: int
     creds: wire.Credentials = field(default_factory=wire.Credentials)
+    tls: ssl.SSLContext | None = None  # wss:// and https:// when set
 
 
 def source_address(index: int, host: str) -> str | None:
@@ -251,11 +253,15 @@ async def open_subscribers(
             return Subscriber(tally, marker, request, index % SAMPLE_EVERY == 0, channel)
 
         source = source_address(index, target.host)
+        tls = target.tls
         if source is None:
-            _, sub = await loop.create_connection(factory, target.host, target.port)
+            _, sub = await loop.create_connection(factory, target.host, target.port, ssl=tls)
         else:
             sock = await _connected_from(source, target.host, target.port)
-            _, sub = await loop.create_connection(factory, sock=sock)
+            hostname = target.host if tls else None
+            _, sub = await loop.create_connection(
+                factory, sock=sock, ssl=tls, server_hostname=hostname
+            )
         return sub
 
     async def one(index: int) -> Subscriber:
@@ -328,7 +334,7 @@ class ApiClient:
                 conn.transport.close()
             loop = asyncio.get_running_loop()
             _, conn = await loop.create_connection(
-                _ApiConnection, self.target.host, self.target.port
+                _ApiConnection, self.target.host, self.target.port, ssl=self.target.tls
             )
             self.connection = conn
             self.connects += 1

@@ -194,7 +194,7 @@ async def run_step(
     log_file = process.log_file()
     logged = log_file.stat().st_size if log_file is not None and log_file.exists() else 0
     try:
-        server = Server(Target(HOST, process.port), process.pid)
+        server = Server(Target(HOST, process.port, tls=process.tls), process.pid)
         return await asyncio.wait_for(SCENARIOS[scenario](server, scale), SCENARIO_TIMEOUT)
     finally:
         process.stop()

@@ -337,7 +337,7 @@ async def latency(server: Server, scale: Scale) -> Cases:
 
 # -- 4. many channels ----------------------------------------------------------------------------
 def _wrk_url(target: Target) -> str:
-    return f"http://{target.host}:{target.port}"
+    return f"{'https' if target.tls else 'http'}://{target.host}:{target.port}"
 
 
 def _channel_pool(target: Target, scale: Scale) -> tuple[list[Signed], bytes]:

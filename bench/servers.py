@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -79,13 +80,19 @@ def free_port(pair_offset: int | None = None) -> int:
     raise RuntimeError("no free port pair on 127.0.0.1")
 
 
-def _wait_ready(port: int, alive: subprocess.Popen[bytes] | None, timeout: float) -> None:
+def _wait_ready(
+    port: int,
+    alive: subprocess.Popen[bytes] | None,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
+    url = f"{'https' if tls else 'http'}://{HOST}:{port}/ready"
     while time.monotonic() < deadline:
         if alive is not None and alive.poll() is not None:
             raise RuntimeError(f"server exited early with status {alive.returncode}")
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/ready", timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1, context=tls) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -110,6 +117,7 @@ class ServerProcess(ABC):
     def __init__(self) -> None:
         self.port = 0
         self.pid = 0
+        self.tls: ssl.SSLContext | None = None  # how clients reach it, when it speaks TLS
 
     @abstractmethod
     def start(self) -> None: ...
@@ -166,7 +174,7 @@ class _Popened(ServerProcess):
                 env=self.environment(),
             )
         self.pid = self.process.pid  # taskset execs the server: same pid
-        _wait_ready(self.port, self.process, 30.0)
+        _wait_ready(self.port, self.process, 30.0, self.tls)
 
     def stop(self) -> None:
         if self.process is None:
@@ -211,6 +219,24 @@ class Tidings(_Popened):
             check=False,
         ).stdout.strip()
         return f"tidings {commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+class TidingsTls(Tidings):
+    """tidings serving wss:// and https:// itself, with a certificate from a private CA made
+    for the run (trustme, a dev dependency): what TLS costs, next to plain tidings."""
+
+    name = "tidings-tls"
+
+    def command(self) -> list[str]:
+        import trustme
+
+        ca = trustme.CA()
+        leaf = ca.issue_cert(HOST)
+        cert, key = Path(self.workdir.name) / "cert.pem", Path(self.workdir.name) / "key.pem"
+        leaf.cert_chain_pems[0].write_to_path(str(cert))
+        leaf.private_key_pem.write_to_path(str(key))
+        self.tls = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+        return [*super().command(), "--tls-cert", str(cert), "--tls-key", str(key)]
 
 
 class TidingsWorkers(Tidings):
@@ -502,6 +528,7 @@ SERVERS: dict[str, type[ServerProcess]] = {
     "tidings-static": TidingsStatic,
     "tidings-sqlite": TidingsSqlite,
     "tidings-postgres": TidingsPostgres,
+    "tidings-tls": TidingsTls,
     "soketi": Soketi,
     "trivial": Trivial,
     "trivial-c": TrivialC,

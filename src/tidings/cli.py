@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -32,7 +33,10 @@ def add_plugin_commands(commands: Any) -> None:
 def load_config(args: argparse.Namespace) -> config.Config:
     overrides = {
         name: getattr(args, name)
-        for name in ("host", "port", "workers", "redis_url", "data_dir", "metrics_port")
+        for name in (
+            *("host", "port", "workers", "redis_url", "data_dir"),
+            *("metrics_port", "tls_cert", "tls_key"),
+        )
         if getattr(args, name, None) is not None
     }
     return config.load(args.config, os.environ, overrides)
@@ -41,7 +45,8 @@ def load_config(args: argparse.Namespace) -> config.Config:
 def banner(cfg: config.Config, as_json: bool = False) -> Callable[[Context], None]:
     def show(ctx: Context) -> None:
         server = cfg.server
-        url = f"http://{server.host}:{server.port}"
+        scheme = "https" if server.tls_cert else "http"
+        url = f"{scheme}://{server.host}:{server.port}"
         apps = ctx.apps.all()
         if as_json:  # a log pipeline gets records, and never a secret, not even the dev one
             log = logging.getLogger("tidings")
@@ -63,11 +68,15 @@ def banner(cfg: config.Config, as_json: bool = False) -> Callable[[Context], Non
 
 def serve_command(args: argparse.Namespace) -> int:
     from tidings.server.runner import serve
+    from tidings.server.tls import load_tls
     from tidings.server.workers import supervise, worker_index
 
     cfg = load_config(args)
+    if cfg.server.tls_cert:  # a reload while still starting must not kill the process
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     index = worker_index()
     if cfg.server.workers > 1 and index is None:
+        load_tls(cfg.server)  # a bad certificate stops the supervisor with 2, not each worker
         return supervise(cfg, sys.argv[1:] if args.argv is None else args.argv)
     as_json = args.log_format == "json"
     on_ready = banner(cfg, as_json) if not index else None  # one banner for all workers
@@ -104,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--metrics-port", type=int, help="serve /metrics on this private port instead of --port"
     )
+    serve.add_argument("--tls-cert", help="PEM certificate (and chain): serve https:// and wss://")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.set_defaults(func=serve_command)
     add_apps_command(commands)
     add_webhooks_command(commands)

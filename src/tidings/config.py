@@ -7,6 +7,7 @@ fix it; the CLI prints it and exits with status 2.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import tomllib
 import typing
@@ -17,6 +18,7 @@ from typing import Any
 
 from tidings.apps.app import App, WebhookTarget
 from tidings.apps.history import parse_rules
+from tidings.apps.origins import normalize_pattern
 from tidings.events import HubEventKind
 
 # The documented local development app: used only when no app is configured at all.
@@ -82,6 +84,20 @@ class ServerSettings:
     # read in full this often in case a notification was lost.
     apps_poll_interval: float = 0.5
     apps_refresh_interval: float = 30.0
+    # TLS (docs in the README): with a certificate and key, the port serves https:// and wss://
+    # only; tls_ca names intermediates to send after the certificate. Reloaded on SIGHUP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_key_password: str = ""
+    tls_ca: str = ""
+    # Per client address (README, "Limits per client address"): open sockets, and new ones per
+    # second; over either, 4100 (pusher-js retries after a second). -1: no limit.
+    max_connections_per_ip: int = -1
+    max_new_connections_per_ip_per_sec: int = -1
+    # Addresses/CIDRs of the proxies whose X-Forwarded-For (and, with proxy_protocol, whose
+    # PROXY header, then required) names the client; anyone else's is ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_protocol: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,12 @@ def _coerce(where: str, name: str, kind: Any, value: Any) -> Any:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise ConfigError(f"{where}: '{name}' must be a string, got {value!r}")
         return str(value)
+    if kind == tuple[str, ...]:
+        if isinstance(value, str):  # environment and flags: comma-separated
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: '{name}' must be a list of strings, got {value!r}")
+        return tuple(value)
     raise ConfigError(f"{where}: '{name}' cannot be set here")
 
 
@@ -167,6 +189,14 @@ def _webhooks(where: str, value: Any) -> tuple[WebhookTarget, ...]:
     return tuple(targets)
 
 
+def _origins(where: str, value: Any) -> tuple[str, ...]:
+    patterns = _coerce(where, "allowed_origins", tuple[str, ...], value)
+    try:
+        return tuple(normalize_pattern(item) for item in patterns)
+    except ValueError as error:
+        raise ConfigError(f"{where}: 'allowed_origins': {error}") from None
+
+
 def build_app(where: str, values: Mapping[str, Any]) -> App:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
@@ -177,6 +207,8 @@ def build_app(where: str, values: Mapping[str, Any]) -> App:
                 kwargs[name] = parse_rules(value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
+        elif name == "allowed_origins":
+            kwargs[name] = _origins(where, value)
         elif name in _APP_TYPES:
             kwargs[name] = _coerce(where, name, _APP_TYPES[name], value)
         else:
@@ -285,6 +317,8 @@ def load(
                 raise ConfigError(f"two apps have the same {attribute} {value!r}; make it unique")
             seen.add(value)
     _check_cluster(server)
+    _check_tls(server)
+    _check_proxies(server)
     return Config(server=server, apps=tuple(apps), dev_app=dev_app)
 
 
@@ -307,3 +341,33 @@ def _check_cluster(server: ServerSettings) -> None:
         )
     if server.node_timeout < 1:
         raise ConfigError("'node_timeout' must be at least 1 second")
+
+
+def _check_tls(server: ServerSettings) -> None:
+    if bool(server.tls_cert) != bool(server.tls_key):
+        given, missing = ("tls_cert", "tls_key") if server.tls_cert else ("tls_key", "tls_cert")
+        raise ConfigError(
+            f"'{given}' is set but '{missing}' is not: TLS needs both the certificate and its "
+            f"private key (--tls-cert and --tls-key)"
+        )
+
+
+def _check_proxies(server: ServerSettings) -> None:
+    for entry in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"'trusted_proxies': {entry!r} is not an address or CIDR "
+                '(like "10.0.0.0/8", "127.0.0.1" or "fd00::/8")'
+            ) from None
+    if server.proxy_protocol and not server.trusted_proxies:
+        raise ConfigError(
+            "'proxy_protocol' needs 'trusted_proxies': list the addresses of the proxies "
+            "that send the PROXY header"
+        )
+    if server.proxy_protocol and server.tls_cert:
+        raise ConfigError(
+            "'proxy_protocol' with TLS is not supported: let the proxy terminate TLS "
+            "(and send the PROXY header on the plain connection), or drop one of them"
+        )

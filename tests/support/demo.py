@@ -25,6 +25,8 @@ class TidingsAt:
     port: int
     app: AppSpec
     log_path: Path
+    tls: bool = False  # the demo's tidings speaks plain HTTP
+    ca_file: str | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

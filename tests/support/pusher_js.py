@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -73,9 +74,11 @@ class PusherJsDriver:
             secret=self.app_spec.secret,
             host=server.host,
             port=server.port,
-            ssl=False,
+            ssl=server.tls,
             encryption_master_key_base64=encryption_master_key_base64,
         )
+        if server.tls:  # the SDK verifies against the CA bundle it ships unless told otherwise
+            self.rest._pusher_client.http.options["verify"] = server.ca_file
         self._records: list[Record] = []
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
@@ -86,8 +89,12 @@ class PusherJsDriver:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> PusherJsDriver:
+        env = None
+        if self.server.ca_file:  # how a Node process is told to trust a private CA
+            env = {**os.environ, "NODE_EXTRA_CA_CERTS": self.server.ca_file}
         self._process = subprocess.Popen(
             ["node", str(DRIVER)],
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -194,6 +201,7 @@ class PusherJsDriver:
             "secret": self.app_spec.secret,
             "host": self.server.host,
             "port": self.server.port,
+            "useTLS": self.server.tls,
             "encryptionMasterKeyBase64": self.encryption_master_key_base64,
         }
 

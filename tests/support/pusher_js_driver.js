@@ -47,7 +47,7 @@ function sdkFor(app) {
     secret: app.secret,
     host: app.host,
     port: String(app.port),
-    useTLS: false,
+    useTLS: Boolean(app.useTLS),
     // null would be rejected: only a string or no key at all
     encryptionMasterKeyBase64: app.encryptionMasterKeyBase64 || undefined,
   });
@@ -82,7 +82,8 @@ class Client {
         cluster: 'local',
         wsHost: spec.app.host,
         wsPort: spec.app.port,
-        forceTLS: false,
+        wssPort: spec.app.port,
+        forceTLS: Boolean(spec.app.useTLS),
         enabledTransports: ['ws'],
         disableStats: true,
         channelAuthorization: { customHandler: (params, cb) => this.authorize(params, cb) },

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -37,14 +38,24 @@ class Closed(Exception):
 def sdk_for(server: Target, secret: str | None = None) -> pusher.Pusher:
     """The official Python SDK for ``server``'s first app, optionally with a wrong secret."""
     app = server.app
-    return pusher.Pusher(
+    tls = client_tls(server) is not None
+    sdk = pusher.Pusher(
         app_id=app.id,
         key=app.key,
         secret=secret or app.secret,
         host=server.host,
         port=server.port,
-        ssl=False,
+        ssl=tls,
     )
+    if tls:  # the SDK verifies against its own CA bundle unless told otherwise
+        sdk._pusher_client.http.options["verify"] = getattr(server, "ca_file", None)
+    return sdk
+
+
+def client_tls(server: Target) -> ssl.SSLContext | None:
+    """How to reach ``server``: a context trusting its test CA if it speaks TLS, else None."""
+    make = getattr(server, "client_tls", None)
+    return make() if make is not None else None
 
 
 class RawClient:
@@ -66,13 +77,21 @@ class RawClient:
         query: str = "protocol=7&client=raw-test&version=1.0",
         session: aiohttp.ClientSession | None = None,
         handshake: bool = True,
+        headers: dict[str, str] | None = None,
+        source: str | None = None,
     ) -> RawClient:
-        """Open ``/app/{key}``; with ``handshake`` wait for ``pusher:connection_established``."""
+        """Open ``/app/{key}``; with ``handshake`` wait for ``pusher:connection_established``.
+
+        ``source``: the local address to connect from (127.0.0.x), for per-address limits."""
         owns = session is None
-        session = session or aiohttp.ClientSession()
-        url = f"ws://{server.host}:{server.port}/app/{key or server.app.key}?{query}"
+        if session is None:
+            connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+            session = aiohttp.ClientSession(connector=connector)
+        tls = client_tls(server)
+        scheme = "wss" if tls else "ws"
+        url = f"{scheme}://{server.host}:{server.port}/app/{key or server.app.key}?{query}"
         try:
-            ws = await session.ws_connect(url, max_msg_size=0)
+            ws = await session.ws_connect(url, max_msg_size=0, ssl=tls or False, headers=headers)
         except BaseException:
             if owns:
                 await session.close()

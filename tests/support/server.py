@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -75,8 +76,11 @@ class TidingsServer:
         apps: list[AppSpec] | None = None,
         server: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        ca_file: str | None = None,
     ) -> None:
+        """``ca_file``: the CA that signed the server's ``tls_cert``, which clients trust."""
         self.apps = apps or [AppSpec()]
+        self.ca_file = ca_file
         self.port = free_port()
         self.host = "127.0.0.1"
         self.env = env or {}
@@ -99,8 +103,16 @@ class TidingsServer:
         return self.apps[0]
 
     @property
+    def tls(self) -> bool:
+        return bool(self.server_settings.get("tls_cert") or self.env.get("TIDINGS_TLS_CERT"))
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """A client context trusting ``ca_file`` when the server speaks TLS."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
 
     def start(self, timeout: float = 15.0) -> TidingsServer:
         self.config_path.write_text(
@@ -129,7 +141,10 @@ class TidingsServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tidings exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as response:
+                ready = urllib.request.urlopen(
+                    f"{self.url}/ready", timeout=1, context=self.client_tls()
+                )
+                with ready as response:
                     if response.status == 200:
                         return self
             except OSError:

@@ -117,3 +117,40 @@ def test_missing_file_and_half_configured_env() -> None:
         load("/nonexistent/tidings.toml", {})
     with pytest.raises(ConfigError, match="set both"):
         load(None, {"PUSHER_KEY": "k"})
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"TIDINGS_TRUSTED_PROXIES": "10.0.0.0/8, lb.internal"}, "'lb.internal' is not an address"),
+        ({"TIDINGS_PROXY_PROTOCOL": "true"}, "'proxy_protocol' needs 'trusted_proxies'"),
+        (
+            {
+                "TIDINGS_PROXY_PROTOCOL": "1",
+                "TIDINGS_TRUSTED_PROXIES": "10.0.0.1",
+                "TIDINGS_TLS_CERT": "c.pem",
+                "TIDINGS_TLS_KEY": "k.pem",
+            },
+            "let the proxy terminate TLS",
+        ),
+        ({"TIDINGS_TLS_KEY": "k.pem"}, "'tls_key' is set but 'tls_cert' is not"),
+    ],
+)
+def test_edge_settings_that_cannot_work_are_refused(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load(None, env)
+
+
+def test_client_address_settings_from_the_environment() -> None:
+    server = load(
+        None,
+        {
+            "TIDINGS_MAX_CONNECTIONS_PER_IP": "200",
+            "TIDINGS_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC": "20",
+            "TIDINGS_TRUSTED_PROXIES": "10.0.0.0/8,fd00::/8",
+            "TIDINGS_PROXY_PROTOCOL": "yes",
+        },
+    ).server
+    assert (server.max_connections_per_ip, server.max_new_connections_per_ip_per_sec) == (200, 20)
+    assert server.trusted_proxies == ("10.0.0.0/8", "fd00::/8")
+    assert server.proxy_protocol

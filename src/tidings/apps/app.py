@@ -41,6 +41,8 @@ class App:
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
     # Channels whose events are kept for replay (docs/history.md); empty: none, at no cost.
     history: tuple[HistoryRule, ...] = field(default_factory=tuple)
+    # Web pages that may connect (apps/origins.py); empty: any, as on hosted Pusher.
+    allowed_origins: tuple[str, ...] = ()
     # Derived once: they are read on every event.
     max_event_payload_bytes: int = field(init=False, repr=False, compare=False)
     max_presence_member_bytes: int = field(init=False, repr=False, compare=False)

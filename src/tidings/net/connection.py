@@ -18,6 +18,7 @@ import httptools
 
 from tidings.background import start
 from tidings.net import websocket as ws
+from tidings.net.client_address import ProxyHeaderError, parse_proxy_header
 from tidings.net.http import Request, Response, serialize
 from tidings.net.websocket_connection import WebSocketConnection
 
@@ -29,6 +30,7 @@ log = logging.getLogger("tidings.net")
 _HTTP, _UPGRADED, _CLOSED = 0, 1, 2
 # Pipelined requests waiting behind the one being served; past this, stop reading.
 MAX_QUEUED_REQUESTS = 16
+MAX_PROXY_HEADER = 4096
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -52,11 +54,13 @@ class HttpConnection(asyncio.Protocol):
         "_listener",
         "_mode",
         "_parser",
+        "_proxy_header",
         "_queue",
         "_refused",
         "_serving",
         "_upgrade_rest",
         "_url",
+        "client",
         "idle_since",
         "request_started",
         "transport",
@@ -85,21 +89,59 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.request_started: float | None = None
+        self.client = ""
+        self._proxy_header: bytes | None = None  # read so far, while a PROXY header is due
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
         self._parser = httptools.HttpRequestParser(self)
-        self.idle_since = self._listener.now()
-        self._listener.opened(self)
+        listener = self._listener
+        self.idle_since = listener.now()
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) else ""
+        if listener.proxy_protocol and self.client in listener.trusted_proxies:
+            self._proxy_header = b""
+            self.request_started = self.idle_since  # the sweep bounds a proxy that stays silent
+        listener.opened(self)
 
     def data_received(self, data: bytes) -> None:
         if self._mode == _HTTP:
+            if self._proxy_header is not None:
+                data = self._read_proxy_header(data)
+                if not data:
+                    return
             if self._upgrade_rest is not None:  # upgrade pending behind earlier requests
                 self._upgrade_rest += data
                 return
             self._parse(data)
+
+    def _read_proxy_header(self, data: bytes) -> bytes:
+        """Take the PROXY header off the front; what follows it is HTTP."""
+        assert self._proxy_header is not None
+        data = self._proxy_header + data
+        try:
+            parsed = parse_proxy_header(data)
+            if parsed is None and len(data) > MAX_PROXY_HEADER:  # a real proxy sends far less
+                raise ProxyHeaderError("PROXY header too long")
+        except ProxyHeaderError as error:
+            # Not HTTP either, so no answer: the proxy is misconfigured or not a proxy at all.
+            log.warning("closing a connection from trusted proxy %s: %s", self.client, error)
+            self._proxy_header = None
+            self._mode = _CLOSED
+            if self.transport is not None:
+                self.transport.abort()
+            return b""
+        if parsed is None:
+            self._proxy_header = data
+            return b""
+        used, source = parsed
+        self._proxy_header = None
+        self.request_started = None
+        if source is not None:
+            self.client = source
+        return data[used:]
 
     def eof_received(self) -> bool | None:
         # A half-closed peer sends nothing more, but may still read: what it asked is answered
@@ -111,7 +153,7 @@ class HttpConnection(asyncio.Protocol):
             # Idle, but an answer may still wait for the end of this iteration: close behind it.
             self._mode = _CLOSED
             self._listener.write_soon(self.transport, b"", True)
-        return True
+        return None if self._listener.tls else True  # TLS has no half-close: it just ends
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._mode = _CLOSED
@@ -199,6 +241,10 @@ class HttpConnection(asyncio.Protocol):
         self.request_started = None
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
+        client = self.client
+        trusted = self._listener.trusted_proxies
+        if trusted and "x-forwarded-for" in self._headers:
+            client = trusted.forwarded_client(client, self._headers["x-forwarded-for"])
         request = Request(
             parser.get_method().decode("latin-1"),
             path,
@@ -206,6 +252,7 @@ class HttpConnection(asyncio.Protocol):
             self._headers,
             b"".join(self._body),
             parser.should_keep_alive(),
+            client,
         )
         self._queue.append(request)
         if len(self._queue) > MAX_QUEUED_REQUESTS and self.transport is not None:

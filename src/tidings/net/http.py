@@ -23,6 +23,8 @@ class Request:
     headers: dict[str, str]  # names in lower case; a repeated header's values joined by ", "
     body: bytes = b""
     keep_alive: bool = True
+    # The client's address: the peer's, or what a trusted proxy said (PROXY, X-Forwarded-For).
+    client: str = ""
     _query: list[tuple[str, str]] | None = field(default=None, repr=False)
 
     @property

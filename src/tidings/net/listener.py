@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from tidings.net.client_address import TrustedProxies
 from tidings.net.connection import HttpConnection
 from tidings.net.http import Handler
 
@@ -28,8 +30,17 @@ class Limits:
 
 
 class Listener:
-    def __init__(self, handler: Handler, limits: Limits) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        limits: Limits,
+        trusted_proxies: TrustedProxies | None = None,
+        proxy_protocol: bool = False,
+    ) -> None:
         self.handler = handler
+        # Only these peers may say who the client is; with proxy_protocol they must, first.
+        self.trusted_proxies = trusted_proxies or TrustedProxies(())
+        self.proxy_protocol = proxy_protocol
         self.max_header_bytes = limits.max_header_bytes
         self.max_body_bytes = limits.max_body_bytes
         self.max_message_bytes = limits.max_message_bytes
@@ -43,10 +54,19 @@ class Listener:
         self._writes: list[tuple[asyncio.Transport, bytes, bool]] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.draining = False
+        self.tls = False
 
-    async def start(self, sock: socket.socket) -> None:
+    async def start(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        """Serve ``sock``; with ``tls``, every connection on it (HTTPS and WSS alike)."""
+        self.tls = tls is not None
         self._server = await self._loop.create_server(
-            lambda: HttpConnection(self), sock=sock, backlog=2048
+            lambda: HttpConnection(self),
+            sock=sock,
+            backlog=2048,
+            ssl=tls,
+            # A client that never finishes its TLS handshake is bounded like a slow request: the
+            # sweep cannot see it, a connection reaches us only once its handshake is done.
+            ssl_handshake_timeout=self._limits.request_timeout if tls else None,
         )
         self._schedule_sweep()
 

@@ -11,6 +11,7 @@ from tidings.events import EventBus
 from tidings.hub.choose import shared_state
 from tidings.net.http import Request, Response, Socket, SocketHandler
 from tidings.protocol.errors import ApiError
+from tidings.server.addresses import address_limits
 from tidings.server.api.base import Endpoint, error_response
 from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
@@ -55,6 +56,7 @@ def build_context(config: Config, apps: AppStore | None = None) -> Context:
         rate_limiter=rate_limiter,
         subscription_counts=SubscriptionCounts(adapter, bus),
         webhooks=WebhookService.for_config(config, apps, bus, adapter),
+        addresses=address_limits(config.server),
     )
 
 
@@ -110,7 +112,9 @@ class Application(_Routed):
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
         if request.path == STREAM_PATH:
             return self.console.stream(request, socket)
-        return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)
+        key = request.path[len(WEBSOCKET_PREFIX) :]
+        origin = request.headers.get("origin")
+        return open_socket(self.ctx, key, request.query, socket, origin, request.client)
 
 
 class MetricsApplication(_Routed):

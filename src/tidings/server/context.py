@@ -13,6 +13,7 @@ from tidings.events import EventBus, PublishObserver
 from tidings.hub import Adapter
 from tidings.metrics.figures import Figures
 from tidings.ratelimit import RateLimiter
+from tidings.server.addresses import AddressLimits
 from tidings.server.outbox import Outbox
 from tidings.server.subscription_count import SubscriptionCounts
 
@@ -49,3 +50,5 @@ class Context:
     # Called inline with every published event (tidings.testing's recorder); empty in
     # production, where publishing checks it once per request and builds nothing.
     publish_observers: list[PublishObserver] = field(default_factory=list)
+    # Per client address limits; None when none is configured (nothing counted then).
+    addresses: AddressLimits | None = None

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from tidings.apps import AppStore
 from tidings.apps.choose import close_app_store, open_app_store
 from tidings.config import Config
+from tidings.net.client_address import TrustedProxies
 from tidings.net.listener import Limits, Listener
+from tidings.net.tls import CertificateSwitch
 from tidings.protocol.errors import Code
 from tidings.server.api.base import MAX_BODY_BYTES
 from tidings.server.app import Application, MetricsApplication, build_context
@@ -20,6 +22,7 @@ from tidings.server.app_changes import follow_app_changes
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
 from tidings.server.metrics import MetricsEndpoint
+from tidings.server.tls import load_tls, reload_tls
 from tidings.server.workers import stop_when_orphaned, worker_index
 
 log = logging.getLogger("tidings")
@@ -31,9 +34,14 @@ async def serve(
     stop: asyncio.Event | None = None,
     reuse_port: bool = False,
 ) -> None:
+    tls = load_tls(config.server)  # before anything starts: a bad file is a start-up error
+    loop = asyncio.get_running_loop()
+    if tls is not None:  # at once: a renewal signalled from now on must not be lost
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload_tls, config.server, tls)
     apps = await open_app_store(config)
     try:
-        await _serve(config, apps, on_ready, stop, reuse_port)
+        await _serve(config, apps, tls, on_ready, stop, reuse_port)
     finally:
         await close_app_store(apps)
 
@@ -41,10 +49,12 @@ async def serve(
 async def _serve(
     config: Config,
     apps: AppStore,
+    tls: CertificateSwitch | None,
     on_ready: Callable[[Context], None] | None,
     stop: asyncio.Event | None,
     reuse_port: bool,
 ) -> None:
+    loop = asyncio.get_running_loop()
     ctx = build_context(config, apps)
     unfollow = follow_app_changes(ctx)
     await ctx.adapter.start()
@@ -59,12 +69,17 @@ async def _serve(
         keepalive_timeout=server.keepalive_timeout,
     )
     metrics = MetricsEndpoint(ctx)
-    listener = Listener(Application(ctx, metrics), limits)
+    listener = Listener(
+        Application(ctx, metrics),
+        limits,
+        TrustedProxies(server.trusted_proxies),
+        server.proxy_protocol,
+    )
     # reuse_port: the workers of ``--workers N`` each bind the port; the kernel spreads accepts.
     sock = socket.create_server((server.host, server.port), backlog=2048, reuse_port=reuse_port)
-    await listener.start(sock)
+    await listener.start(sock, tls.entry if tls else None)
     private: Listener | None = None
-    if server.metrics_port:
+    if server.metrics_port:  # plain HTTP: a private port, for the cluster's own scrapers
         private = Listener(MetricsApplication(ctx, metrics), limits)
         await private.start(
             socket.create_server((server.host, server.metrics_port), reuse_port=reuse_port)
@@ -72,7 +87,6 @@ async def _serve(
     if metrics.share is not None:
         metrics.share.start()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote
 
+from tidings.apps.origins import origin_allowed
 from tidings.metrics.figures import Figures
 from tidings.net.http import Socket, SocketHandler
 from tidings.protocol import messages
@@ -32,9 +33,11 @@ class _Refused:
 _REFUSED = _Refused()
 
 
-def refuse(ctx: Context, app_id: str, socket: Socket, code: Code, message: str) -> SocketHandler:
+def refuse(
+    ctx: Context, app_id: str, client: str, socket: Socket, code: Code, message: str
+) -> SocketHandler:
     ctx.figures.app(app_id).refused(int(code))
-    logs.refused(app_id, socket.peer(), int(code), message)
+    logs.refused(app_id, client, int(code), message)
     # Both the error frame and the close code: pusher-js reads either during the handshake.
     socket.write(text_frame(messages.error(code, message)))
     socket.close(int(code), message)
@@ -47,21 +50,40 @@ def _app_id(ctx: Context, key: str) -> str:
     return app.id if app is not None else Figures.UNKNOWN_APP
 
 
-def open_socket(ctx: Context, key: str, query: Mapping[str, str], socket: Socket) -> SocketHandler:
-    key = unquote(key)
+def open_socket(
+    ctx: Context,
+    key: str,
+    query: Mapping[str, str],
+    socket: Socket,
+    origin: str | None = None,
+    client: str = "",
+) -> SocketHandler:
+    """``client``: the client's address, through trusted proxies (``Request.client``)."""
+    key, client = unquote(key), client or socket.peer()
     if ctx.draining:
-        return refuse(
-            ctx, _app_id(ctx, key), socket, Code.RECONNECT_NOW, "Server is shutting down; reconnect"
-        )
+        message = "Server is shutting down; reconnect"
+        return refuse(ctx, _app_id(ctx, key), client, socket, Code.RECONNECT_NOW, message)
+    limits = ctx.addresses
+    if limits is not None and limits.too_fast(client):  # every attempt counts, good or bad
+        message = "Too many new connections from your address"
+        return refuse(ctx, _app_id(ctx, key), client, socket, Code.OVER_CAPACITY, message)
     try:
         app = open_session(key, query, ctx.apps)
     except PusherError as error:
         assert error.code is not None
-        return refuse(ctx, _app_id(ctx, key), socket, error.code, error.message)
+        return refuse(ctx, _app_id(ctx, key), client, socket, error.code, error.message)
+    if not origin_allowed(app.allowed_origins, origin):
+        # 4009 is in the 4000s: pusher-js gives up instead of retrying from a page that can
+        # never be let in.
+        shown = (origin or "")[:80]  # the page's own header, cut to fit a close frame's reason
+        message = f"Origin {shown} is not allowed for this app"
+        return refuse(ctx, app.id, client, socket, Code.UNAUTHORIZED, message)
     if 0 < ctx.config.server.max_connections <= len(ctx.connections):
-        return refuse(
-            ctx, app.id, socket, Code.OVER_CAPACITY, "Server is over capacity; retry later"
-        )
-    conn = Connection(ctx, socket, app, socket.peer())
+        message = "Server is over capacity; retry later"
+        return refuse(ctx, app.id, client, socket, Code.OVER_CAPACITY, message)
+    if limits is not None and limits.full(client):
+        message = "Too many connections from your address"
+        return refuse(ctx, app.id, client, socket, Code.OVER_CAPACITY, message)
+    conn = Connection(ctx, socket, app, client)
     conn.open()
-    return conn
+    return limits.hold(client, conn) if limits is not None and limits.counting else conn

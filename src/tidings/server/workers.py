@@ -1,9 +1,10 @@
 """``tidings serve --workers N``: N processes on one port, one supervisor in front.
 
 Each worker is a full node on the same port (SO_REUSEPORT: the kernel spreads new connections)
-sharing state through Redis. The supervisor only forwards SIGTERM/SIGINT, so every worker
-drains its own sockets, and exits once they all have; if a worker dies on its own it stops the
-others and exits non-zero, leaving restarts to whatever runs tidings (systemd, Kubernetes).
+sharing state through Redis. The supervisor only forwards signals: SIGTERM/SIGINT, so every
+worker drains its own sockets, and exits once they all have, and SIGHUP, on which each reloads
+its TLS certificate. If a worker dies on its own the supervisor stops the others and exits
+non-zero, leaving restarts to whatever runs tidings (systemd, Kubernetes).
 """
 
 from __future__ import annotations
@@ -46,10 +47,20 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
             if worker.poll() is None:
                 worker.send_signal(signum)
 
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        for worker in workers:  # SIGHUP: each worker reloads its TLS certificate itself
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     # Where the workers leave their metrics for each other (tidings.server.metrics.share).
     metrics_dir = tempfile.mkdtemp(prefix="tidings-metrics-")
+    tls = bool(config.server.tls_cert)  # without TLS, SIGHUP keeps its default, as for one process
+    if tls:
+        # Ignored, and so inherited by each worker, until its loop handles it: a reload must
+        # not kill a worker that is still starting.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for index in range(config.server.workers):
         env = {
             **os.environ,
@@ -58,6 +69,8 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
             METRICS_DIR_ENV: metrics_dir,
         }
         workers.append(subprocess.Popen([sys.executable, "-m", "tidings", *argv], env=env))
+    if tls:
+        signal.signal(signal.SIGHUP, pass_on)
     status = 0
     while any(worker.poll() is None for worker in workers):
         for worker in workers:
