@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tidings.config import ServerSettings
+from tidings.metrics.figures import redis_round_trip_errors
 from tidings.unavailable import HubUnavailable
 
 T = TypeVar("T")
@@ -19,19 +20,6 @@ T = TypeVar("T")
 # A Redis that is down, restarting, cut off or too slow: redis-py raises its own errors, the
 # socket layer OSError, and its timeouts TimeoutError.
 FAILURES = (RedisError, OSError, TimeoutError)
-
-
-class FailureCount:
-    """Redis round trips that failed in this process, for metrics."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def note(self) -> None:
-        self.count += 1
-
-
-round_trip_errors = FailureCount()
 
 
 def connect(settings: ServerSettings) -> Redis:
@@ -56,5 +44,5 @@ async def required(call: Awaitable[T]) -> T:
     try:
         return await call
     except FAILURES as error:
-        round_trip_errors.note()
+        redis_round_trip_errors.note()
         raise HubUnavailable(f"Redis is unreachable ({error}); retry shortly") from None

@@ -97,3 +97,17 @@ class Figures:
 
     def apps(self) -> dict[str, AppFigures]:
         return self._apps
+
+
+class Failures:
+    """Things that failed in this process, counted where each is caught."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def note(self) -> None:
+        self.count += 1
+
+
+# Kept here, not beside the Redis client, so that reading it needs no Redis library.
+redis_round_trip_errors = Failures()

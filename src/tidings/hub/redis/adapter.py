@@ -44,9 +44,10 @@ from tidings.hub.redis.state import (
     Keys,
     text,
 )
+from tidings.metrics.figures import redis_round_trip_errors
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
-from tidings.redis_client import FAILURES, connect, required, round_trip_errors
+from tidings.redis_client import FAILURES, connect, required
 
 log = logging.getLogger("tidings.redis")
 
@@ -112,7 +113,7 @@ class RedisAdapter(Adapter):
 
     def _lost(self, what: str, error: BaseException) -> None:
         """A change reached this node but not Redis: re-register our share once it is back."""
-        round_trip_errors.note()
+        redis_round_trip_errors.note()
         if not self.stale:
             log.warning("Redis unreachable during %s (%s); will re-register", what, error)
         self.stale = True

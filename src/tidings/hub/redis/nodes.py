@@ -23,7 +23,8 @@ from redis.asyncio import Redis
 from tidings.background import cancel_and_wait
 from tidings.config import ServerSettings
 from tidings.hub.redis.state import Keys, text
-from tidings.redis_client import FAILURES, round_trip_errors
+from tidings.metrics.figures import redis_round_trip_errors
+from tidings.redis_client import FAILURES
 
 log = logging.getLogger("tidings.redis")
 
@@ -90,7 +91,7 @@ class Nodes:
             self.healthy = True
             await self._sweep()
         except FAILURES as error:
-            round_trip_errors.note()
+            redis_round_trip_errors.note()
             if self.healthy:
                 log.warning("Redis unreachable (%s); serving local sockets only", error)
             self.healthy = False

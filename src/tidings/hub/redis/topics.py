@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from tidings.background import cancel_and_wait, spawn
-from tidings.redis_client import FAILURES, round_trip_errors
+from tidings.metrics.figures import redis_round_trip_errors
+from tidings.redis_client import FAILURES
 
 log = logging.getLogger("tidings.redis")
 
@@ -75,7 +76,7 @@ class Topics:
                 try:  # no wait_for: its task could reorder this after a later UNSUBSCRIBE
                     await pubsub.subscribe(topic)
                 except FAILURES as error:
-                    round_trip_errors.note()
+                    redis_round_trip_errors.note()
                     log.warning("SUBSCRIBE %s failed (%s); retried on reconnect", topic, error)
                     self.reconnect()
         if not ready.done():
@@ -92,7 +93,7 @@ class Topics:
             try:
                 await pubsub.unsubscribe(topic)
             except FAILURES:
-                round_trip_errors.note()
+                redis_round_trip_errors.note()
                 self.reconnect()  # a fresh connection subscribes only to what is wanted
 
     def reconnect(self) -> None:
@@ -139,7 +140,7 @@ class Topics:
                 await self._close_quietly(pubsub)
                 raise
             except Exception as error:  # any failure means: reconnect
-                round_trip_errors.note()
+                redis_round_trip_errors.note()
                 if self.connected.is_set() or delay == 0.1:
                     log.warning("Redis pub/sub connection lost (%s); reconnecting", error)
             if self._pubsub is pubsub:

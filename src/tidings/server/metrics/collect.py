@@ -17,8 +17,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 
-from tidings.metrics.figures import LATENCY_BOUNDS, AppFigures, Latencies
-from tidings.redis_client import round_trip_errors
+from tidings.metrics.figures import LATENCY_BOUNDS, AppFigures, Latencies, redis_round_trip_errors
 from tidings.server.context import Context
 
 _PROCESS = ProcessCollector(registry=None)
@@ -197,7 +196,7 @@ def _cluster(ctx: Context) -> Iterator[Metric]:
     if ctx.adapter.in_process:
         return
     errors = CounterMetricFamily("tidings_redis_errors", "Redis round trips that failed")
-    errors.add_metric([], round_trip_errors.count)
+    errors.add_metric([], redis_round_trip_errors.count)
     yield errors
     if nodes is not None:
         gauge = GaugeMetricFamily("tidings_cluster_nodes", "Nodes registered in Redis")
