@@ -2,42 +2,31 @@
 
 The network layer hands over complete text messages and writes through a small ``Socket``
 interface. A message that needs nothing from the hub (ping, a refused event) is answered at
-once; one that does (subscribe, client event, sign-in) runs in a task, and messages arriving
-meanwhile wait their turn, so a connection's commands always run in order and an idle one holds
-no task. Broadcast frames are queued and written once per loop iteration (``outbox``).
+once; one that does (subscribe, client event, sign-in: ``commands``) runs in a task, and
+messages arriving meanwhile wait their turn, so a connection's commands always run in order and
+an idle one holds no task. Broadcast frames are queued and written once per loop iteration
+(``outbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from typing import Any
 
-import orjson
-
 from tidings.apps import App
 from tidings.background import start
-from tidings.events import Activity, ActivityKind, HubEvent, HubEventKind, Published, tell
+from tidings.events import Activity, ActivityKind, tell
 from tidings.metrics.figures import ABRUPT
 from tidings.net.http import Socket
 from tidings.protocol import messages
-from tidings.protocol.channels import Kind, is_presence
+from tidings.protocol.channels import is_presence
 from tidings.protocol.errors import Code, PusherError, RateLimited, SubscriptionError
 from tidings.protocol.framing import text_frame
-from tidings.server import logs
+from tidings.server import commands, logs
 from tidings.server.context import Context
-from tidings.session import (
-    ClientEvent,
-    Command,
-    Replay,
-    Session,
-    SignIn,
-    Subscribe,
-    Unsubscribe,
-)
-from tidings.unavailable import HubUnavailable
+from tidings.session import Command, Session
 
 log = logging.getLogger("tidings.connection")
 # Messages waiting behind a running command; past this the socket stops being read.
@@ -112,7 +101,7 @@ class Connection:
         activity_timeout = self.ctx.config.server.activity_timeout
         self.reply(messages.connection_established(self.socket_id, activity_timeout))
         if self.ctx.bus.activity:
-            self._tell(ActivityKind.CONNECTED)
+            self.tell(ActivityKind.CONNECTED)
 
     def closed(self) -> None:
         """The socket is gone: forget the connection once its running command is done."""
@@ -129,7 +118,7 @@ class Connection:
             if self.admitted:
                 self.admitted = False
                 if self.ctx.bus.activity:
-                    self._tell(ActivityKind.DISCONNECTED, code=self.socket.close_code)
+                    self.tell(ActivityKind.DISCONNECTED, code=self.socket.close_code)
                 await self._forget()
         finally:
             self.ctx.connections.pop(self.socket_id, None)
@@ -249,7 +238,7 @@ class Connection:
             )
             if self.ctx.bus.activity:
                 refused = ActivityKind.SUBSCRIPTION_REFUSED
-                self._tell(refused, error.channel, error.status, error.message)
+                self.tell(refused, error.channel, error.status, error.message)
         else:  # a server fault must cost this frame, not the connection
             log.error("socket %s: failed to handle a frame", self.socket_id, exc_info=error)
             self.reply(messages.error(None, "Internal server error while handling the message"))
@@ -287,57 +276,12 @@ class Connection:
         try:
             if isinstance(command, bytes):
                 self.reply(command)
-            elif isinstance(command, Subscribe):
-                await self.subscribe(command)
-            elif isinstance(command, Unsubscribe):
-                adapter = self.ctx.adapter
-                count = await adapter.unsubscribe(self, command.channel, command.member)
-                self.subscription_count_changed(command.channel, count)
-                if self.ctx.bus.activity:
-                    self._tell(ActivityKind.UNSUBSCRIBED, command.channel)
-            elif isinstance(command, ClientEvent):
-                await self.client_event(command)
-            elif isinstance(command, SignIn):
-                await self.sign_in(command)
-            elif isinstance(command, Replay):
-                await self.replay(command)
+            else:
+                await commands.run(self, command)
         except Exception as error:
             self._refuse(error)
 
-    # -- commands -----------------------------------------------------------------------------
-    async def subscribe(self, command: Subscribe) -> None:
-        channel, app = command.channel, self.app
-        if command.type.kind is Kind.SERVER_TO_USER:
-            self.reply(messages.subscription_succeeded(channel))
-            if self.ctx.bus.activity:
-                self._tell(ActivityKind.SUBSCRIBED, channel)
-            return
-        try:
-            joined = await self.ctx.adapter.subscribe(self, channel, command.member)
-        except SubscriptionError:
-            self.session.forget(channel)
-            raise
-        presence = None if joined.members is None else messages.presence_snapshot(joined.members)
-        succeeded = messages.subscription_succeeded(channel, presence)
-        rule = app.history_rule(channel) if app.history else None
-        if rule is not None:  # where the history stands: what tidings-recovery resumes from
-            with contextlib.suppress(HubUnavailable):  # then subscribed all the same, unstamped
-                page = await self.ctx.adapter.history(app.id, channel, rule, 0, 0)
-                succeeded = messages.stamped(succeeded, page.last, page.epoch)
-        self.reply(succeeded)
-        if self.ctx.bus.activity:
-            self._tell(ActivityKind.SUBSCRIBED, channel)
-        if command.type.cached:
-            cached = await self.ctx.adapter.cache_get(app.id, channel)
-            if cached is not None:
-                self.reply(cached[0])
-            else:
-                self.reply(messages.cache_miss(channel))
-                self.ctx.bus.emit(HubEvent(HubEventKind.CACHE_MISS, app.id, channel))
-        if not command.type.is_presence:
-            self.subscription_count_changed(channel, joined.subscription_count)
-
-    def _tell(
+    def tell(
         self,
         kind: ActivityKind,
         channel: str | None = None,
@@ -350,81 +294,3 @@ class Connection:
             self.ctx.bus.activity,
             Activity(kind, self.app.id, self.socket_id, channel, code, detail),
         )
-
-    def subscription_count_changed(self, channel: str, count: int) -> None:
-        if self.app.enable_subscription_count and not is_presence(channel):
-            self.ctx.subscription_counts.changed(self.app, channel, count)
-
-    async def client_event(self, command: ClientEvent) -> None:
-        self.figures.client_events += 1
-        payload = messages.event(command.event, command.channel, command.data, command.user_id)
-        app, adapter = self.app, self.ctx.adapter
-        rule = app.history_rule(command.channel) if app.history else None
-        if rule is None:
-            await adapter.publish(app.id, command.channel, payload, self.socket_id)
-        else:
-            await adapter.publish_history(app.id, command.channel, rule, payload, self.socket_id)
-        observers = self.ctx.publish_observers
-        if observers:  # tidings.testing
-            published = Published(
-                self.app.id,
-                command.channel,
-                command.event,
-                command.data,
-                self.socket_id,
-                command.user_id,
-                from_client=True,
-            )
-            for observer in observers:
-                observer(published)
-        bus = self.ctx.bus
-        if bus.observed:
-            data = command.data
-            bus.emit(
-                HubEvent(
-                    HubEventKind.CLIENT_EVENT,
-                    self.app.id,
-                    command.channel,
-                    user_id=command.user_id,
-                    event=command.event,
-                    data=data if isinstance(data, str) else orjson.dumps(data).decode(),
-                    socket_id=self.socket_id,
-                )
-            )
-
-    async def replay(self, command: Replay) -> None:
-        """The kept events after the client's serial, as delivered, then where it stands."""
-        channel, rule = command.channel, command.rule
-        try:
-            page = await self.ctx.adapter.history(
-                self.app.id, channel, rule, command.after, rule.max_events, command.epoch
-            )
-        except HubUnavailable:
-            raise PusherError(
-                Code.REPLAY_REJECTED,
-                f"The history of {channel} is out of reach right now; replay again shortly",
-                channel=channel,
-            ) from None
-        for entry in page.entries:
-            if entry.sender != self.socket_id:  # pusher-js never shows a client its own events
-                self.reply(entry.payload)
-        self.reply(messages.replay_done(channel, page.epoch, page.last, page.complete))
-
-    async def sign_in(self, command: SignIn) -> None:
-        user = command.user
-        online = await self.ctx.adapter.sign_in(self, user.id, user.watchlist)
-        self.reply(messages.signin_success(command.user_data))
-        if command.dropped_watchlist:
-            self.reply(
-                messages.error(
-                    Code.WATCHLIST_LIMIT,
-                    f"The watchlist is limited to 100 users; {command.dropped_watchlist} ignored",
-                )
-            )
-        if online:
-            events: list[dict[str, Any]] = []
-            for name, state in (("online", True), ("offline", False)):
-                ids = [uid for uid, is_online in online.items() if is_online is state]
-                if ids:
-                    events.append({"name": name, "user_ids": ids})
-            self.reply(messages.watchlist_events(events))
