@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from redis.asyncio import Redis
 
@@ -17,10 +18,14 @@ from tidings.background import spawn
 
 log = logging.getLogger("tidings.redis")
 
+# Sends a batch some other way than one pipeline of PUBLISHes (Sentinel's gate).
+Send = Callable[[Sequence[tuple[bytes, bytes]]], Awaitable[None]]
+
 
 class Publisher:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, send: Send | None = None) -> None:
         self._redis = redis
+        self._send_other = send
         self._queue: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
 
     def publish(self, topic: bytes, message: bytes) -> asyncio.Future[None]:
@@ -38,10 +43,13 @@ class Publisher:
 
     async def _send(self, batch: list[tuple[bytes, bytes, asyncio.Future[None]]]) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for topic, message, _ in batch:
-                    pipe.publish(topic, message)
-                await pipe.execute()
+            if self._send_other is not None:
+                await self._send_other([(topic, message) for topic, message, _ in batch])
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for topic, message, _ in batch:
+                        pipe.publish(topic, message)
+                    await pipe.execute()
         except BaseException as error:  # every waiter learns of the failure, then we re-raise
             for _, _, future in batch:
                 if not future.done():

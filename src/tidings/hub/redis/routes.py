@@ -16,7 +16,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from tidings.hub.local import LocalSockets
-from tidings.hub.redis.publisher import Publisher
+from tidings.hub.redis.publisher import Publisher, Send
 from tidings.hub.redis.state import Keys
 from tidings.hub.redis.topics import Topics
 
@@ -32,12 +32,19 @@ class _Route:
 
 
 class Routes:
-    def __init__(self, redis: Redis, keys: Keys, local: LocalSockets, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        local: LocalSockets,
+        timeout: float,
+        send: Send | None = None,
+    ) -> None:
         self.origin = secrets.token_hex(6)  # this process, in every message it publishes
         self._origin = self.origin.encode()
         self._keys = keys
         self._local = local
-        self._publisher = Publisher(redis)
+        self._publisher = Publisher(redis, send)
         self._routes: dict[bytes, _Route] = {}
         self.topics = Topics(redis, keys.node_topic(self.origin), self._on_message, timeout)
 

@@ -35,6 +35,7 @@ class Topics:
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False  # see Nodes.close: a cancel can be absorbed inside redis-py
+        self._retry_now = asyncio.Event()  # cuts a reconnect back-off short
         self.connected = asyncio.Event()
 
     def start(self) -> None:
@@ -85,6 +86,16 @@ class Topics:
         if pubsub is not None:
             spawn(self._close_quietly(pubsub))
 
+    def follow(self, address: tuple[str, int]) -> None:
+        """The master moved to ``address`` (Sentinel): resubscribe there now, unless the
+        connection already is there."""
+        pubsub = self._pubsub
+        connection = pubsub.connection if pubsub is not None else None
+        if connection is not None and (connection.host, connection.port) == address:
+            return
+        self.reconnect()
+        self._retry_now.set()
+
     async def _drop_connection(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
@@ -121,7 +132,9 @@ class Topics:
                 self._pubsub = None
             self.connected.clear()
             await self._close_quietly(pubsub)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
+            self._retry_now.clear()
             delay = min(delay * 2, 2.0)
 
     async def _listen(self, pubsub: PubSub) -> None:
