@@ -75,7 +75,9 @@ def make_sentinel_cluster() -> Iterator[Callable[..., tuple[SentinelSetup, list[
         setup = SentinelSetup()
         started.append((setup, []))
         setup.start()
-        settings: dict[str, Any] = {"node_timeout": NODE_TIMEOUT, **setup.settings(), **server}
+        # node_timeout above the failover time: a longer outage would have the nodes reap
+        # each other, and docs/cluster.md says what that costs.
+        settings: dict[str, Any] = {"node_timeout": 10, **setup.settings(), **server}
         for _ in range(count):
             started[-1][1].append(TidingsServer([app or AppSpec()], dict(settings)).start())
         return setup, started[-1][1]

@@ -105,7 +105,9 @@ class MasterWatch:
             return
         address = (str(address[0]), int(address[1]))
         if not self.known:
-            log.warning("Redis master for %r is %s:%s", self._name, *address)
+            (log.warning if self.master else log.info)(
+                "Redis master for %r is %s:%s", self._name, *address
+            )
         self.known = True
         if address == self.master:
             return

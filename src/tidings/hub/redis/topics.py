@@ -111,12 +111,13 @@ class Topics:
         while not self._closing:
             pubsub = self._redis.pubsub()
             try:
-                await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
                 for topic, ready in list(self._wanted.items()):
                     if ready.done():  # confirmed before the drop: confirm again
                         self._wanted[topic] = asyncio.get_running_loop().create_future()
-                if self._wanted:
-                    await asyncio.wait_for(pubsub.subscribe(*self._wanted), self._timeout)
+                # One SUBSCRIBE, home last: once the home topic is heard here, so is every
+                # wanted one (Sentinel's gated publish checks only the home topic).
+                topics = [*self._wanted, self._home]
+                await asyncio.wait_for(pubsub.subscribe(*topics), self._timeout)
                 self._pubsub = pubsub
                 self.connected.set()
                 delay = 0.1

@@ -1,0 +1,174 @@
+"""Two tidings nodes on Redis behind Sentinel (1 master, 1 replica, 3 sentinels): they serve
+each other's events, and when the master is SIGKILLed in the middle of a stream of triggers
+they follow the promoted replica, every trigger answered 200 reaches every subscriber, the
+others were refused with 503, and /ready says so meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pusher.errors
+
+from tests.cluster.conftest import call, data, eventually
+from tests.support.raw_client import RawClient, sdk_for
+from tests.support.server import TidingsServer
+
+RESUME_WITHIN = 5.0  # seconds from the kill to the first event delivered again
+
+
+def ready_status(node: TidingsServer) -> int:
+    try:
+        with urllib.request.urlopen(f"{node.url}/ready", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def test_two_nodes_on_sentinel_serve_each_others_events(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    _, (a, b) = make_sentinel_cluster()
+    assert ready_status(a) == ready_status(b) == 200
+    async with await RawClient.connect(a) as alice, await RawClient.connect(b) as bob:
+        for client in (alice, bob):
+            await client.subscribe("news")
+        await call(sdk_for(a).trigger, "news", "from-a", {"n": 1})
+        await call(sdk_for(b).trigger, "news", "from-b", {"n": 2})
+        for client in (alice, bob):
+            assert data(await client.expect("from-a")) == {"n": 1}
+            assert data(await client.expect("from-b")) == {"n": 2}
+        info = await call(sdk_for(b).channel_info, "news", ["subscription_count"])
+        assert info["subscription_count"] == 2  # counts shared through the master
+
+
+@dataclass
+class Stream:
+    """Triggers ``tick`` n = 0, 1, 2... in turn through each node with the official SDK, as
+    an app server would; notes which ones were answered 200 and which were refused."""
+
+    nodes: list[TidingsServer]
+    accepted: dict[int, float] = field(default_factory=dict)  # n -> when it was answered
+    refused: dict[int, str] = field(default_factory=dict)  # n -> the SDK's error
+    unanswered: dict[int, str] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        sdks = [sdk_for(node) for node in self.nodes]
+        n = 0
+        while not self.stop.is_set():
+            try:
+                sdks[n % len(sdks)].trigger("stream", "tick", {"n": n})
+                self.accepted[n] = time.monotonic()
+            except pusher.errors.PusherBadStatus as error:
+                self.refused[n] = str(error)
+            except Exception as error:  # a timeout, a dropped connection: no answer at all
+                self.unanswered[n] = repr(error)
+            n += 1
+            self.stop.wait(0.01)  # a steady pace, not a wait for anything
+
+    def accepted_after(self, moment: float) -> int:
+        return sum(1 for at in list(self.accepted.values()) if at > moment)
+
+
+@dataclass
+class Listener:
+    client: RawClient
+    got: list[int] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while True:
+            frame = await self.client.next_event(timeout=60)
+            if frame["event"] == "tick":
+                self.got.append(data(frame)["n"])
+                self.at.append(time.monotonic())
+
+
+@dataclass
+class Probe:
+    """/ready of each node, sampled every few milliseconds: (when, node, status)."""
+
+    nodes: list[TidingsServer]
+    seen: list[tuple[float, int, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            for index, node in enumerate(self.nodes):
+                self.seen.append((time.monotonic(), index, ready_status(node)))
+
+
+async def test_a_killed_master_loses_no_event_answered_200(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    setup, nodes = make_sentinel_cluster()
+    await the_master_dies_during_a_stream(setup, nodes)
+
+
+async def test_a_killed_master_with_two_workers_per_node(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    setup, nodes = make_sentinel_cluster(count=1, workers=2)
+    await the_master_dies_during_a_stream(setup, nodes + nodes)
+
+
+async def the_master_dies_during_a_stream(setup: Any, nodes: list[TidingsServer]) -> None:
+    # Two listeners per node (per port: with --workers 2 the kernel picks the worker).
+    clients = [await RawClient.connect(node) for node in nodes for _ in range(2)]
+    listeners = [Listener(client) for client in clients]
+    for client in clients:
+        await client.subscribe("stream")
+    readers = [asyncio.create_task(listener.run()) for listener in listeners]
+    stream, probe = Stream(nodes), Probe(nodes)
+    threads = [threading.Thread(target=t.run, daemon=True) for t in (stream, probe)]
+    try:
+        for thread in threads:
+            thread.start()
+        await eventually(lambda: all(len(listener.got) >= 20 for listener in listeners), 15)
+
+        setup.kill_master()
+        killed_at = time.monotonic()
+        await eventually(lambda: stream.accepted_after(killed_at) >= 30, 20)
+        stream.stop.set()
+        await asyncio.to_thread(threads[0].join)
+        accepted = set(stream.accepted)
+        with contextlib.suppress(TimeoutError):  # the asserts below say what is missing
+            await eventually(lambda: all(accepted <= set(lis.got) for lis in listeners), 10)
+        # Ready again: every worker behind each port (the kernel picks one per request), and
+        # the probe has sampled that too.
+        await eventually(lambda: all(ready_status(n) == 200 for n in nodes for _ in range(8)), 10)
+        sampled = len(probe.seen)
+        await eventually(lambda: len(probe.seen) >= sampled + 2 * len(nodes))
+    finally:
+        stream.stop.set()
+        probe.stop.set()
+        for task in readers:
+            task.cancel()
+        for client in clients:
+            await client.close()
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
+
+    refused = set(stream.refused)
+    assert refused, "the kill should have refused some triggers; did the failover happen?"
+    assert all(error.startswith("503") for error in stream.refused.values()), stream.refused
+    assert not stream.unanswered, "every trigger gets an answer, 200 or 503"
+    before_kill = max(n for n, at in stream.accepted.items() if at <= killed_at)
+    for listener in listeners:
+        assert len(listener.got) == len(set(listener.got)), "an event was delivered twice"
+        assert accepted <= set(listener.got), f"lost {sorted(accepted - set(listener.got))}"
+        assert set(listener.got) <= accepted | refused
+        resumed = next(t for n, t in zip(listener.got, listener.at, strict=True) if n > before_kill)
+        assert resumed - killed_at < RESUME_WITHIN
+    for index in range(len(nodes)):
+        statuses = [status for at, node, status in probe.seen if node == index and at > killed_at]
+        assert 503 in statuses, f"node {index} never said it was not ready"
+        assert statuses[-1] == 200
