@@ -36,11 +36,16 @@ def wait_until(what: str, check: Callable[[], object], timeout: float) -> None:
 
 class SentinelSetup:
     def __init__(self) -> None:
-        self.master = RedisServer()
-        self.replica = RedisServer(args=("--replicaof", "127.0.0.1", str(self.master.port)))
+        self._dir = tempfile.TemporaryDirectory(prefix="tidings-sentinel-")
+        # The replica's copy of the master's data goes to a file: keep it out of the checkout.
+        dirs = [Path(self._dir.name) / name for name in ("master", "replica")]
+        for path in dirs:
+            path.mkdir()
+        self.master = RedisServer(args=("--dir", str(dirs[0])))
+        replica_of = ("--replicaof", "127.0.0.1", str(self.master.port))
+        self.replica = RedisServer(args=("--dir", str(dirs[1]), *replica_of))
         self.sentinel_ports = [free_port() for _ in range(3)]
         self._sentinels: list[subprocess.Popen[bytes]] = []
-        self._dir = tempfile.TemporaryDirectory(prefix="tidings-sentinel-")
 
     @property
     def addresses(self) -> list[str]:
@@ -104,6 +109,12 @@ class SentinelSetup:
             with redis.Redis(port=port, socket_timeout=1) as client:
                 ports.add(int(client.sentinel_get_master_addr_by_name(MASTER_NAME)[1]))
         return ports.pop() if len(ports) == 1 else None
+
+    def master_client(self) -> redis.Redis:
+        port = self.master_port()
+        if port is None:
+            raise RuntimeError("the sentinels do not agree on a master")
+        return redis.Redis(port=port, socket_timeout=2)
 
     def kill_master(self) -> RedisServer:
         """SIGKILL the current master: no goodbye to clients, its data gone."""

@@ -70,7 +70,7 @@ class RedisAdapter(Adapter):
         self.stale = True  # our share in Redis may be missing: re-register when reachable
         self._topics = self._routes.topics
         self._nodes = Nodes(self, self._redis, self._keys, settings)
-        self._watch = MasterWatch(self._redis, self._topics, 0.5) if sentinel else None
+        self._watch = MasterWatch(self._redis, self._topics, 0.5, self._moved) if sentinel else None
         self._scripts = {
             name: self._redis.register_script(source)
             for name, source in (
@@ -119,6 +119,10 @@ class RedisAdapter(Adapter):
 
     async def _script(self, name: str, app_id: str, *args: Any) -> Any:
         return await self._scripts[name](keys=[self._keys.app(app_id)], args=list(args))
+
+    def _moved(self) -> None:
+        """Sentinel named a new master: it may lack our last writes, so re-register there."""
+        self.stale = True
 
     def _lost(self, what: str, error: BaseException) -> None:
         """A change reached this node but not Redis: re-register our share once it is back."""

@@ -7,8 +7,9 @@ sentinels where it is. A pub/sub connection does not: one held on the old master
 waits out its reconnect back-off. ``MasterWatch`` listens for the sentinels' ``+switch-master``
 and asks them every ``interval`` anyway (a message can be missed while we reconnect); when the
 master moves, idle pooled connections are dropped, busy ones are closed on release, and the
-node's subscription moves at once. Until the sentinels name a reachable master the node is not
-ready.
+node's subscription moves at once. Replication is asynchronous, so the new master may lack the
+old one's last writes: the node then writes its whole share there again (as after any Redis
+trouble, see nodes.py). Until the sentinels name a master they see up, the node is not ready.
 
 Pub/sub is not replicated: an event PUBLISHed on the new master before some node has
 resubscribed there reaches that node's sockets never, although the API said 200. So with
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -70,7 +71,9 @@ class Gate:
 
 
 class MasterWatch:
-    def __init__(self, redis: Redis, topics: Topics, interval: float) -> None:
+    def __init__(
+        self, redis: Redis, topics: Topics, interval: float, on_move: Callable[[], None]
+    ) -> None:
         pool = redis.connection_pool
         assert isinstance(pool, SentinelPool)
         self._pool = pool
@@ -78,6 +81,7 @@ class MasterWatch:
         self._name: str = pool.service_name
         self._topics = topics
         self._interval = interval
+        self._on_move = on_move
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.master: tuple[str, int] | None = None
@@ -104,21 +108,21 @@ class MasterWatch:
             self.known = False
             return
         address = (str(address[0]), int(address[1]))
-        if not self.known:
-            (log.warning if self.master else log.info)(
-                "Redis master for %r is %s:%s", self._name, *address
-            )
-        self.known = True
+        was_known, self.known = self.known, True
         if address == self.master:
+            if not was_known:
+                log.warning("Redis master for %r is up again at %s:%s", self._name, *address)
             return
         previous, self.master = self.master, address
-        if previous is not None:
-            log.warning("Redis master moved from %s:%s to %s:%s; following it", *previous, *address)
+        if previous is None:
+            return  # the first answer: connections go there by themselves
+        log.warning("Redis master moved from %s:%s to %s:%s; following it", *previous, *address)
         with contextlib.suppress(*FAILURES):
             await self._pool.get_master_address()  # type: ignore[no-untyped-call]  # drops idle ones
         # Busy connections to the old master are closed when released.
         await self._pool.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
         self._topics.follow(address)
+        self._on_move()
 
     async def _run(self) -> None:
         turn = 0
