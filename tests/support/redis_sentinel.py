@@ -122,6 +122,13 @@ class SentinelSetup:
         current.stop()
         return current
 
+    def fail_over(self) -> None:
+        """SENTINEL FAILOVER: promote the replica; the old master lives on as its replica."""
+        old = self.master_port()
+        with redis.Redis(port=self.sentinel_ports[0], socket_timeout=2) as client:
+            client.sentinel_failover(MASTER_NAME)
+        wait_until("no failover", lambda: self.master_port() not in (old, None), 20)
+
     def sentinel_log(self) -> str:
         return "\n".join(
             path.read_text(errors="replace") for path in sorted(Path(self._dir.name).glob("*.log"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 
 from tidings.background import cancel_and_wait, spawn
 from tidings.redis_client import FAILURES, round_trip_errors
@@ -83,8 +84,10 @@ class Topics:
         """Drop the connection; the loop makes a new one and resubscribes."""
         pubsub, self._pubsub = self._pubsub, None
         self.connected.clear()
-        if pubsub is not None:
-            spawn(self._close_quietly(pubsub))
+        if pubsub is not None and pubsub.connection is not None:
+            # Only the socket: the loop may be reading it, and hands it back to the pool
+            # itself once it stopped (released now, another call could read it meanwhile).
+            spawn(self._disconnect_quietly(pubsub.connection))
 
     def follow(self, address: tuple[str, int]) -> None:
         """The master moved to ``address`` (Sentinel): resubscribe there now, unless the
@@ -100,6 +103,11 @@ class Topics:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             await self._close_quietly(pubsub)
+
+    @staticmethod
+    async def _disconnect_quietly(connection: Connection) -> None:
+        with contextlib.suppress(Exception):
+            await connection.disconnect()
 
     @staticmethod
     async def _close_quietly(pubsub: PubSub) -> None:
