@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -16,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pusher.errors
+import pytest
 
 from tests.cluster.conftest import call, data, eventually, frames_until, presence_user
 from tests.support.raw_client import RawClient, sdk_for
-from tests.support.server import TidingsServer
+from tests.support.server import ROOT, TidingsServer
 
 RESUME_WITHIN = 5.0  # seconds from the kill to the first event delivered again
 
@@ -30,6 +34,43 @@ def ready_status(node: TidingsServer) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"TIDINGS_REDIS_SENTINELS": "127.0.0.1:26379"}, "TIDINGS_REDIS_SENTINEL_MASTER"),
+        ({"TIDINGS_REDIS_SENTINEL_MASTER": "mymaster"}, "TIDINGS_REDIS_SENTINELS"),
+        (
+            {"TIDINGS_REDIS_SENTINELS": "127.0.0.1", "TIDINGS_REDIS_SENTINEL_MASTER": "m"},
+            "'127.0.0.1' is not host:port",
+        ),
+        (
+            {
+                "TIDINGS_REDIS_SENTINELS": "127.0.0.1:26379",
+                "TIDINGS_REDIS_SENTINEL_MASTER": "m",
+                "TIDINGS_REDIS_URL": "redis://127.0.0.1:6379",
+            },
+            "not both",
+        ),
+    ],
+)
+def test_half_a_sentinel_config_exits_2_saying_what_to_set(
+    env: dict[str, str], fragment: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "PUSHER_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings", "serve", "--workers", "2", "--port", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        env=clean | env,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("tidings: configuration error:")
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def test_two_nodes_on_sentinel_serve_each_others_events(
