@@ -306,7 +306,7 @@ class RedisAdapter(Adapter):
     async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
         """Queue every PUBLISH before awaiting any, so they share one pipeline round trip."""
         sent = [
-            self._routes.publish("c", app_id, channel, (skip or "").encode(), payload)
+            self._routes.publish("c", app_id, channel, (skip or "").encode(), payload, True)
             for channel, payload, skip in outgoing
         ]
         await required(asyncio.gather(*sent))
@@ -315,11 +315,11 @@ class RedisAdapter(Adapter):
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
-        await required(self._routes.publish("u", app_id, user_id, b"", payload))
+        await required(self._routes.publish("u", app_id, user_id, b"", payload, True))
         self._local.send_to_user(app_id, user_id, payload)
 
     async def terminate_user(self, app_id: str, user_id: str) -> None:
-        await required(self._routes.publish("u", app_id, user_id, TERMINATE, b""))
+        await required(self._routes.publish("u", app_id, user_id, TERMINATE, b"", True))
         self._local.terminate_user(app_id, user_id)
 
     async def sign_in(

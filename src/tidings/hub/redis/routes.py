@@ -38,13 +38,13 @@ class Routes:
         keys: Keys,
         local: LocalSockets,
         timeout: float,
-        send: Send | None = None,
+        gate: Send | None = None,
     ) -> None:
         self.origin = secrets.token_hex(6)  # this process, in every message it publishes
         self._origin = self.origin.encode()
         self._keys = keys
         self._local = local
-        self._publisher = Publisher(redis, send)
+        self._publisher = Publisher(redis, gate)
         self._routes: dict[bytes, _Route] = {}
         self.topics = Topics(redis, keys.node_topic(self.origin), self._on_message, timeout)
 
@@ -69,10 +69,17 @@ class Routes:
         await self.topics.drop(topic)
 
     def publish(
-        self, kind: TopicKind, app_id: str, name: str, arg: bytes, payload: bytes
+        self,
+        kind: TopicKind,
+        app_id: str,
+        name: str,
+        arg: bytes,
+        payload: bytes,
+        gated: bool = False,
     ) -> asyncio.Future[None]:
+        """``gated``: what the HTTP API answers for (see Publisher)."""
         message = b"%s\n%s\n%s" % (self._origin, arg, payload)
-        return self._publisher.publish(self.topic(kind, app_id, name), message)
+        return self._publisher.publish(self.topic(kind, app_id, name), message, gated)
 
     def _on_message(self, topic: bytes, data: bytes) -> None:
         origin, arg, payload = data.split(b"\n", 2)

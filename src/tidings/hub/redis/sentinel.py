@@ -13,9 +13,13 @@ trouble, see nodes.py). Until the sentinels name a master they see up, the node 
 
 Pub/sub is not replicated: an event PUBLISHed on the new master before some node has
 resubscribed there reaches that node's sockets never, although the API said 200. So with
-Sentinel a batch is published by ``GATED_PUBLISH``, which first checks, on that very server and
-atomically with the PUBLISHes, that every registered node's own topic has a subscriber there;
-otherwise the whole batch is refused (a 503 the caller may retry).
+Sentinel what the HTTP API publishes goes out through ``GATED_PUBLISH``, which first checks, on
+that very server and atomically with the PUBLISHes, that every live node's own topic has a
+subscriber there (a node subscribes its own topic last, with all the others in one SUBSCRIBE);
+otherwise the whole batch is refused, a 503 the caller may retry. A node that lost its
+subscription looks like one that crashed until its heartbeat key expires, so a crashed node
+holds the API back for up to ``node_timeout``. Client events and presence frames are not gated: they stay best effort, as without
+Sentinel, rather than be refused to every node for one.
 """
 
 from __future__ import annotations
