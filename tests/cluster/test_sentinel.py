@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -88,6 +89,41 @@ async def test_two_nodes_on_sentinel_serve_each_others_events(
             assert data(await client.expect("from-b")) == {"n": 2}
         info = await call(sdk_for(b).channel_info, "news", ["subscription_count"])
         assert info["subscription_count"] == 2  # counts shared through the master
+
+
+async def test_a_crashed_node_holds_the_api_back_for_three_missed_heartbeats(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    """SIGKILL a node: until it missed three heartbeats (3 s) it could as well be alive
+    and resubscribing, so triggers get 503; then 200, long before its key expires (8 s)."""
+    setup, (a, b) = make_sentinel_cluster(node_timeout=8)
+    # As if this master had served longer than node_timeout: the gate then trusts heartbeats
+    # (in the first node_timeout of a master, only an expired key says a node is gone).
+    with setup.master_client() as client:
+        replid = client.info("replication")["master_replid"]
+        client.set(f"tidings:master-since:{replid}", 0)
+    sdk = sdk_for(a)
+    async with await RawClient.connect(a) as alice:
+        await alice.subscribe("news")
+        b.signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert b.process is not None
+        await asyncio.to_thread(b.process.wait)  # gone, its sockets closed with it
+        refusals: list[str] = []
+
+        def trigger_until_accepted() -> float:
+            while True:
+                try:
+                    sdk.trigger("news", "after", {"refused": len(refusals)})
+                    return time.monotonic()
+                except pusher.errors.PusherBadStatus as error:
+                    refusals.append(str(error))
+                threading.Event().wait(0.05)  # a steady pace, not a wait for anything
+
+        accepted_at = await asyncio.to_thread(trigger_until_accepted)
+        assert data(await alice.expect("after")) == {"refused": len(refusals)}
+    assert refusals and all(error.startswith("503") for error in refusals), refusals
+    assert accepted_at - killed_at < 5  # three missed beats, well before the 8 s expiry
 
 
 @dataclass

@@ -52,7 +52,7 @@ async def register(redis: Redis, node: str, ttl_ms: int = 10_000) -> None:
 
 
 async def test_a_batch_waits_for_every_live_node_to_listen(redis: Redis) -> None:
-    gate = Gate(redis, KEYS)
+    gate = Gate(redis, KEYS, node_timeout=10)
     reader = await listen(redis, NEWS)
     await gate.publish([(NEWS, b"alone")])  # no node registered: nobody to wait for
     assert await received(reader) == b"alone"
@@ -69,10 +69,34 @@ async def test_a_batch_waits_for_every_live_node_to_listen(redis: Redis) -> None
 
 
 async def test_a_node_whose_key_expired_is_not_waited_for(redis: Redis) -> None:
-    gate = Gate(redis, KEYS)
+    gate = Gate(redis, KEYS, node_timeout=10)
     reader = await listen(redis, NEWS)
     await register(redis, "dead00-1")
     await redis.delete(KEYS.node("dead00-1"))  # its heartbeat ran out: reaped soon
     await gate.publish([(NEWS, b"delivered")])
     assert await received(reader) == b"delivered"
+    await reader.aclose()
+
+
+async def test_a_node_that_stopped_beating_is_not_waited_for_on_a_settled_master(
+    redis: Redis,
+) -> None:
+    gate = Gate(redis, KEYS, node_timeout=10)  # beats every second: three missed is 3 s
+    reader = await listen(redis, NEWS)
+    await register(redis, "beats0-1", ttl_ms=9_950)  # beat 50 ms ago, not listening
+    await register(redis, "silent-1", ttl_ms=5_000)  # last beat 5 s ago: crashed
+    # A new master waits for every node whose key lives: nobody could beat there yet.
+    with pytest.raises(ResponseError, match=r"node (beats0|silent) is not subscribed"):
+        await gate.publish([(NEWS, b"refused")])
+
+    # This master has served longer than node_timeout: the silent node is given up on, the
+    # beating one is still waited for until it listens.
+    info = await redis.info("replication")
+    await redis.set(f"{KEYS.prefix}:master-since:{info['master_replid']}", 0)
+    with pytest.raises(ResponseError, match="node beats0 is not subscribed"):
+        await gate.publish([(NEWS, b"refused")])
+    node = await listen(redis, KEYS.node_topic("beats0"))
+    await gate.publish([(NEWS, b"delivered")])
+    assert await received(reader) == b"delivered"
+    await node.aclose()
     await reader.aclose()

@@ -59,7 +59,7 @@ class RedisAdapter(Adapter):
         self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
         self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
         sentinel = bool(settings.redis_sentinels)
-        gate = Gate(self._redis, self._keys).publish if sentinel else None
+        gate = Gate(self._redis, self._keys, settings.node_timeout).publish if sentinel else None
         self._routes = Routes(self._redis, self._keys, self._local, settings.redis_timeout, gate)
         self._reads = SharedReads(self._redis, self._keys)
         self._generation = 0

@@ -16,10 +16,11 @@ resubscribed there reaches that node's sockets never, although the API said 200.
 Sentinel what the HTTP API publishes goes out through ``GATED_PUBLISH``, which first checks, on
 that very server and atomically with the PUBLISHes, that every live node's own topic has a
 subscriber there (a node subscribes its own topic last, with all the others in one SUBSCRIBE);
-otherwise the whole batch is refused, a 503 the caller may retry. A node that lost its
-subscription looks like one that crashed until its heartbeat key expires, so a crashed node
-holds the API back for up to ``node_timeout``. Client events and presence frames are not gated: they stay best effort, as without
-Sentinel, rather than be refused to every node for one.
+otherwise the whole batch is refused, a 503 the caller may retry. A node that crashed is not
+waited for once it missed three heartbeats, except in the first ``node_timeout`` of a new
+master, when nobody could beat yet and only an expired heartbeat key tells. Client events and
+presence frames are not gated: they stay best effort, as without Sentinel, rather than be
+refused to every node while one is away.
 """
 
 from __future__ import annotations
@@ -34,25 +35,39 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from tidings.background import cancel_and_wait
+from tidings.hub.redis.nodes import heartbeat_interval
 from tidings.hub.redis.state import Keys
 from tidings.hub.redis.topics import Topics
 from tidings.redis_client import FAILURES, SentinelPool, round_trip_errors
 
 log = logging.getLogger("tidings.redis")
 
-# KEYS[1] the set of node ids; ARGV node key prefix, node topic prefix, then (topic, message)
-# pairs. A node id is its process's origin, '-', a generation; the origin names its topic. A
-# node whose key expired is dead (its sockets with it) and is not waited for.
+# KEYS[1] the set of node ids; ARGV node key prefix, node topic prefix, prefix of the key
+# noting when this master took its first gated batch, node_timeout in ms, the heartbeat age
+# that says "gone" in ms, then (topic, message) pairs. A node id is its process's origin, '-',
+# a generation; the origin names its topic. A node not heard here is waited for while its
+# heartbeat key lives, unless this master has served longer than node_timeout (whoever was
+# alive at the switch has beaten here since) and the node stopped beating: it crashed. The
+# master_replid is new with each promoted master and is not replicated data; the key noting
+# its start lasts a day, then the next batch notes a new start.
 GATED_PUBLISH = """
 local node_key, node_topic = ARGV[1], ARGV[2]
+local ttl, gone = tonumber(ARGV[4]), tonumber(ARGV[5])
+local since = ARGV[3] .. string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('SET', since, now, 'NX', 'PX', 86400000)
+local settled = now - tonumber(redis.call('GET', since)) > ttl
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local origin = string.match(node, '^(.*)%-%d+$') or node
-  if redis.call('EXISTS', node_key .. node) == 1
-      and redis.call('PUBSUB', 'NUMSUB', node_topic .. origin)[2] == 0 then
-    return redis.error_reply('UNHEARD node ' .. origin .. ' is not subscribed on this master yet')
+  if redis.call('PUBSUB', 'NUMSUB', node_topic .. origin)[2] == 0 then
+    local left = redis.call('PTTL', node_key .. node)
+    if left > 0 and not (settled and ttl - left > gone) then
+      return redis.error_reply('UNHEARD node ' .. origin .. ' is not subscribed on this master yet')
+    end
   end
 end
-for i = 3, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
@@ -62,10 +77,18 @@ SWITCH = "+switch-master"
 class Gate:
     """Publishes a batch only where every live node listens (see the module's docstring)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, node_timeout: float) -> None:
         self._script = redis.register_script(GATED_PUBLISH)
         self._keys = [keys.nodes]
-        self._head: list[Any] = [keys.node(""), keys.node_topic("")]
+        ttl_ms = int(node_timeout * 1000)
+        gone_ms = int(3 * heartbeat_interval(node_timeout) * 1000)  # three beats missed
+        self._head: list[Any] = [
+            keys.node(""),
+            keys.node_topic(""),
+            f"{keys.prefix}:master-since:",
+            ttl_ms,
+            gone_ms,
+        ]
 
     async def publish(self, batch: Sequence[tuple[bytes, bytes]]) -> None:
         args = list(self._head)
