@@ -224,6 +224,15 @@ async def test_a_manual_failover_moves_both_nodes_and_keeps_presence(
         await bob.close()
 
 
+async def test_subscriptions_killed_on_the_master_lose_no_event_answered_200(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    """CLIENT KILL TYPE pubsub: each node resubscribes; meanwhile the API refuses (503) what
+    that node would miss, instead of answering 200."""
+    setup, nodes = make_sentinel_cluster()
+    await the_master_moves_during_a_stream(nodes, setup.kill_subscriptions, killed=False)
+
+
 async def the_master_moves_during_a_stream(
     nodes: list[TidingsServer], move: Callable[[], object], killed: bool
 ) -> None:

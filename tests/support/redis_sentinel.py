@@ -129,6 +129,11 @@ class SentinelSetup:
             client.sentinel_failover(MASTER_NAME)
         wait_until("no failover", lambda: self.master_port() not in (old, None), 20)
 
+    def kill_subscriptions(self) -> None:
+        """CLIENT KILL TYPE pubsub on the master: every subscription connection drops."""
+        with self.master_client() as client:
+            client.client_kill_filter(_type="pubsub")
+
     def sentinel_log(self) -> str:
         return "\n".join(
             path.read_text(errors="replace") for path in sorted(Path(self._dir.name).glob("*.log"))
