@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -23,10 +24,19 @@ import pusher.errors
 import pytest
 
 from tests.cluster.conftest import call, data, eventually, frames_until, presence_user
+from tests.support.pusher_js import PusherJsClient, PusherJsDriver
 from tests.support.raw_client import RawClient, sdk_for
 from tests.support.server import ROOT, TidingsServer
 
 RESUME_WITHIN = 5.0  # seconds from the kill to the first event delivered again
+
+
+def ticks(browser: PusherJsClient) -> list[int]:
+    """The ``n`` of every tick a pusher-js client delivered to its application, in order."""
+    return [
+        (json.loads(e.data) if isinstance(e.data, str) else e.data)["n"]
+        for e in browser.events("stream", "tick")
+    ]
 
 
 def ready_status(node: TidingsServer) -> int:
@@ -187,7 +197,7 @@ async def test_a_killed_master_loses_no_event_answered_200(
     make_sentinel_cluster: Callable[..., Any],
 ) -> None:
     setup, nodes = make_sentinel_cluster()
-    await the_master_moves_during_a_stream(nodes, setup.kill_master, killed=True)
+    await the_master_moves_during_a_stream(nodes, setup.kill_master, killed=True, pusher_js=True)
 
 
 async def test_a_killed_master_with_two_workers_per_node(
@@ -234,21 +244,34 @@ async def test_subscriptions_killed_on_the_master_lose_no_event_answered_200(
 
 
 async def the_master_moves_during_a_stream(
-    nodes: list[TidingsServer], move: Callable[[], object], killed: bool
+    nodes: list[TidingsServer], move: Callable[[], object], killed: bool, pusher_js: bool = False
 ) -> None:
     """Listeners on every node, a stream of triggers through every node, then ``move`` the
     master: every trigger answered 200 reaches every listener, once; the others were 503."""
-    # Two listeners per node (per port: with --workers 2 the kernel picks the worker).
-    clients = [await RawClient.connect(node) for node in nodes for _ in range(2)]
-    listeners = [Listener(client) for client in clients]
-    for client in clients:
-        await client.subscribe("stream")
-    readers = [asyncio.create_task(listener.run()) for listener in listeners]
     stream, probe = Stream(nodes), Probe(nodes)
-    threads = [threading.Thread(target=t.run, daemon=True) for t in (stream, probe)]
-    try:
-        for thread in threads:
-            thread.start()
+    async with contextlib.AsyncExitStack() as stack:
+        # Two listeners per node (per port: with --workers 2 the kernel picks the worker),
+        # and with ``pusher_js`` a pusher-js client on each node too.
+        listeners = [
+            Listener(await stack.enter_async_context(await RawClient.connect(node)))
+            for node in nodes
+            for _ in range(2)
+        ]
+        drivers = [stack.enter_context(PusherJsDriver(node)) for node in nodes if pusher_js]
+        browsers = [driver.client() for driver in drivers]
+        for browser in browsers:
+            await asyncio.to_thread(browser.subscribe, "stream")
+        for listener in listeners:
+            await listener.client.subscribe("stream")
+            reader = asyncio.create_task(listener.run())
+            stack.callback(reader.cancel)
+        threads = []
+        for worker in (stream, probe):
+            threads.append(threading.Thread(target=worker.run, daemon=True))
+            threads[-1].start()
+            stack.push_async_callback(asyncio.to_thread, threads[-1].join)
+            stack.callback(worker.stop.set)
+
         await eventually(lambda: all(len(listener.got) >= 20 for listener in listeners), 15)
         moved_at = time.monotonic()
         await asyncio.to_thread(move)
@@ -256,26 +279,23 @@ async def the_master_moves_during_a_stream(
         stream.stop.set()
         await asyncio.to_thread(threads[0].join)
         accepted = set(stream.accepted)
+
+        def everyone_got_everything() -> bool:
+            return all(accepted <= set(lis.got) for lis in listeners) and all(
+                accepted <= set(ticks(browser)) for browser in browsers
+            )
+
         with contextlib.suppress(TimeoutError):  # the asserts below say what is missing
-            await eventually(lambda: all(accepted <= set(lis.got) for lis in listeners), 10)
+            await eventually(everyone_got_everything, 10)
         # Ready again: every worker behind each port (the kernel picks one per request), and
         # the probe has sampled that too.
         await eventually(lambda: all(ready_status(n) == 200 for n in nodes for _ in range(8)), 10)
         sampled = len(probe.seen)
         await eventually(lambda: len(probe.seen) >= sampled + 2 * len(nodes))
-    finally:
-        stream.stop.set()
-        probe.stop.set()
-        for task in readers:
-            task.cancel()
-        for client in clients:
-            await client.close()
-        for thread in threads:
-            await asyncio.to_thread(thread.join)
+        got_js = [ticks(browser) for browser in browsers]
 
     refused = set(stream.refused)
-    logs = "".join(node.log() for node in nodes)
-    assert all(error.startswith("503") for error in stream.refused.values()), logs
+    assert all(error.startswith("503") for error in stream.refused.values()), stream.refused
     assert not stream.unanswered, "every trigger gets an answer, 200 or 503"
     before = max(n for n, at in stream.accepted.items() if at <= moved_at)
     for listener in listeners:
@@ -284,6 +304,10 @@ async def the_master_moves_during_a_stream(
         assert set(listener.got) <= accepted | refused
         resumed = next(t for n, t in zip(listener.got, listener.at, strict=True) if n > before)
         assert resumed - moved_at < RESUME_WITHIN
+    for got in got_js:  # pusher-js: the same, but for the time of each delivery
+        assert len(got) == len(set(got)), "pusher-js got an event twice"
+        assert accepted <= set(got), f"pusher-js lost {sorted(accepted - set(got))}"
+        assert set(got) <= accepted | refused
     if killed:  # a dead master takes a while to be declared dead: a window there must be
         assert refused, "the kill should have refused some triggers; did the failover happen?"
     for index in range(len(nodes)):
