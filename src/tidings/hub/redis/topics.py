@@ -3,7 +3,8 @@
 A topic is "wanted" from the first local socket that needs it to the last one leaving; ``want``
 returns once Redis has confirmed the SUBSCRIBE, so an event published after a client's
 subscription_succeeded cannot miss it. If the connection drops, a fresh one subscribes to every
-wanted topic again; what was published while it was down is lost (and said so in the log).
+wanted topic again; what was published while it was down is lost (and said so in the log),
+unless Sentinel's gated publish refused it (hub/redis/sentinel.py).
 """
 
 from __future__ import annotations
