@@ -1,4 +1,5 @@
-"""Three tidings nodes on loopback ports sharing one real redis-server."""
+"""Three tidings nodes on loopback ports sharing one real redis-server (or two on Redis behind
+Sentinel: 1 master, 1 replica, 3 sentinels)."""
 
 from __future__ import annotations
 
