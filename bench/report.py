@@ -72,6 +72,11 @@ HEADLINES: dict[str, list[tuple[str, str, bool | None]]] = {
         ("new_connections_per_request", "new TCP connections per request", None),
     ],
 }
+# Fan-out rows, then HTTP rows: each case shows the ones it measured.
+HEADLINES["history"] = [
+    *(row for row in HEADLINES["fanout"] if row[0] != "closed"),
+    *(row for row in HEADLINES["http"] if row[0] not in ("server_cpu_pct", "losses")),
+]
 BUSY_PCT = 85
 LOAD_ROWS = [
     ("loadgen_cpu_pct", "load generator CPU %"),
@@ -91,6 +96,7 @@ SCENARIO_TITLES = {
     "channels": "4. Many channels (one socket per channel, wrk triggers to random channels)",
     "presence": "5. Presence join",
     "http": "6. HTTP API alone (wrk, no subscribers)",
+    "history": "7. Channel history: the same load with and without history (tidings only)",
 }
 CHARTS = [
     ("idle", "rss_per_conn_kib", "RSS per idle connection (KiB)"),
@@ -312,6 +318,7 @@ def chart(run: dict[str, Any], path: Path) -> bool:
     colours = {
         "tidings": "#2b7bba",
         "tidings-2w": "#1b9e77",
+        "tidings-console": "#7570b3",
         "soketi": "#e07b39",
         "trivial": "#9a9a9a",
         "trivial-c": "#5a5a5a",

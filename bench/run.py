@@ -29,7 +29,7 @@ import uvloop
 
 from bench import report
 from bench.loadgen import Target
-from bench.scenarios import FULL, QUICK, SCENARIOS, Scale, Server
+from bench.scenarios import DEFAULT_SCENARIOS, FULL, QUICK, SCENARIOS, Scale, Server
 from bench.servers import (
     CEILING_DEFAULT,
     CEILINGS,
@@ -45,7 +45,7 @@ from bench.wrk import WrkMissing, wrk_path
 LOADGEN_CPU = "1"
 SCENARIO_TIMEOUT = 300.0
 WANTED_FDS = 65536
-WRK_SCENARIOS = {"http", "channels"}
+WRK_SCENARIOS = {"http", "channels", "history"}
 # Descriptors left to each side for its own files when the idle scenario goes to the maximum.
 FD_RESERVE = 1000
 
@@ -118,8 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, help="repetitions (default 3, or 1 with --quick)")
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all but history)",
     )
     parser.add_argument("--targets", default="tidings,soketi", help="servers to compare")
     parser.add_argument(

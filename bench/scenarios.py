@@ -1,6 +1,7 @@
-"""The six scenarios. Each runs against one freshly started server and returns, per case, a flat
-dict of metrics. Every loop here is bounded in count and in time. The HTTP API load of the
-http and channels scenarios comes from wrk (bench/wrk.py), the rest from bench/loadgen.py."""
+"""The six scenarios, and the opt-in history one. Each runs against one freshly started server
+and returns, per case, a flat dict of metrics. Every loop here is bounded in count and in time.
+The HTTP API load of the http, channels and history scenarios comes from wrk (bench/wrk.py),
+the rest from bench/loadgen.py."""
 
 from __future__ import annotations
 
@@ -213,7 +214,12 @@ async def fanout(server: Server, scale: Scale) -> Cases:
 
 
 async def _drive_fanout(
-    server: Server, scale: Scale, tally: Tally, subscribers: int, batch: int
+    server: Server,
+    scale: Scale,
+    tally: Tally,
+    subscribers: int,
+    batch: int,
+    channel: str = "fanout",
 ) -> Metrics:
     loop = asyncio.get_running_loop()
     path = (
@@ -221,7 +227,7 @@ async def _drive_fanout(
         if batch == 1
         else wire.batch_path(server.target.creds)
     )
-    channels = ["fanout"] * batch
+    channels = [channel] * batch
     base = tally.delivered
     sent = accepted = rejected = requests = 0
     stalled = False
@@ -486,8 +492,13 @@ async def presence(server: Server, scale: Scale) -> Cases:
 async def http_api(server: Server, scale: Scale) -> Cases:
     """wrk sends one pre-signed trigger (to a channel nobody is on) over keep-alive connections,
     as fast as it is answered: wrk's static request, no Lua per request."""
+    name = f"HTTP API, wrk -c {scale.http_connections} -t {scale.http_threads}"
+    return {name: await _wrk_trigger(server, scale, "http-nobody")}
+
+
+async def _wrk_trigger(server: Server, scale: Scale, channel: str) -> Metrics:
     target, creds = server.target, server.target.creds
-    body = orjson.dumps(_event("http-nobody", 0, scale.payload_bytes))
+    body = orjson.dumps(_event(channel, 0, scale.payload_bytes))
     raw = wire.signed_post(target.host, target.port, creds, wire.events_path(creds), body)
     # One request from Python first: a clear failure if the server refuses the signed request.
     probe = ApiClient(target)
@@ -529,8 +540,29 @@ async def http_api(server: Server, scale: Scale) -> Cases:
         **usage,
         "wrk_cpu_pct": 100 * result.cpu_s / usage["seconds"],
     }
-    name = f"HTTP API, wrk -c {scale.http_connections} -t {scale.http_threads}"
-    return {name: metrics}
+    return metrics
+
+
+# -- 7. history (opt-in: --scenarios history) --------------------------------------------------
+async def history(server: Server, scale: Scale) -> Cases:
+    """The cost of channel history (docs/history.md): fan-out and HTTP triggers on a channel the
+    bench app keeps a history for (history-*, bench/servers.py) against the same without."""
+    cases = {}
+    count = scale.fanout_subscribers[0]
+    for kind, channel in (("no history", "fanout"), ("history", "history-fanout")):
+        tally = Tally()
+        subs = await open_subscribers(server.target, tally, MARKER, lambda i, c=channel: c, count)
+        try:
+            cases[f"fan-out {_label(count)} subs, {kind}"] = await _drive_fanout(
+                server, scale, tally, count, 1, channel
+            )
+        finally:
+            close_all(subs)
+        await asyncio.sleep(0.5)
+    for kind, channel in (("no history", "http-nobody"), ("history", "history-http")):
+        name = f"HTTP API, wrk -c {scale.http_connections}, {kind}"
+        cases[name] = await _wrk_trigger(server, scale, channel)
+    return cases
 
 
 Scenario = Callable[[Server, Scale], Awaitable[Cases]]
@@ -541,4 +573,7 @@ SCENARIOS: dict[str, Scenario] = {
     "channels": many_channels,
     "presence": presence,
     "http": http_api,
+    "history": history,
 }
+# What a plain `python -m bench.run` runs; the others are asked for with --scenarios.
+DEFAULT_SCENARIOS = ("idle", "fanout", "latency", "channels", "presence", "http")

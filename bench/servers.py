@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -13,9 +14,11 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SOKETI_SH = Path(os.environ.get("TIDINGS_BENCH_SOKETI_SH", "/work/shared/peers/soketi.sh"))
@@ -24,12 +27,14 @@ HOST = "127.0.0.1"
 TRIVIAL_C = ROOT / "bench" / "trivial_http.c"
 BUILD_DIR = Path(tempfile.gettempdir()) / "tidings-bench-build"
 
-# The benchmark app: enough headroom that no limit, rather than speed, decides a result.
+# The benchmark app: enough headroom that no limit, rather than speed, decides a result. The
+# data directory (webhook queue, SQLite app store) is the server's temp dir, not ./data.
 TIDINGS_CONFIG = """\
 [server]
 host = "127.0.0.1"
 port = {port}
 shutdown_grace = 1.0
+data_dir = "{data_dir}"
 
 [[apps]]
 id = "app-id"
@@ -43,7 +48,11 @@ max_event_payload_in_kb = 100
 max_event_batch_size = 10
 max_connections = -1
 max_backend_events_per_sec = -1
+# The history scenario's channels (docs/history.md); no other scenario uses these names.
+history = [{{ channels = "history-*", max_events = 500, ttl = 3600 }}]
 """
+TIDINGS_SERVER = TIDINGS_CONFIG[: TIDINGS_CONFIG.index("[[apps]]")]
+BENCH_APP: dict[str, Any] = tomllib.loads(TIDINGS_CONFIG.format(port=0, data_dir="-"))["apps"][0]
 
 SOKETI_ENV = {
     "SOKETI_PRESENCE_MAX_MEMBERS": "20000",
@@ -177,12 +186,16 @@ class Tidings(_Popened):
 
     def command(self) -> list[str]:
         config = Path(self.workdir.name) / "tidings.toml"
-        config.write_text(TIDINGS_CONFIG.format(port=self.port))
+        config.write_text(self.config_text(Path(self.workdir.name) / "data"))
         # Warnings only, as soketi runs without --debug: no line per connection opened.
         return [
             *(sys.executable, "-m", "tidings", "--log-level", "warning"),
             *("serve", "--config", str(config)),
         ]
+
+    def config_text(self, data_dir: Path) -> str:
+        """The benchmark app in the config file, next to an (empty) SQLite app store."""
+        return TIDINGS_CONFIG.format(port=self.port, data_dir=data_dir)
 
     def version(self) -> str:
         commit = subprocess.run(
@@ -223,6 +236,48 @@ class TidingsWorkers(Tidings):
         super().stop()
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(self.redis_pidfile.read_text()), signal.SIGTERM)
+
+
+class TidingsConsole(Tidings):
+    """tidings with a debug console open for the whole run (``bench/console_watcher.py``, on
+    the load generator's CPU): what watching costs, next to plain ``tidings``."""
+
+    name = "tidings-console"
+    token = "bench-console-token"  # this throwaway server's only
+
+    def command(self) -> list[str]:
+        command = super().command()
+        config = Path(command[-1])
+        config.write_text(
+            config.read_text().replace(
+                "[server]\n", f'[server]\nconsole_token = "{self.token}"\n', 1
+            )
+        )
+        return command
+
+    def start(self) -> None:
+        super().start()
+        url = f"ws://{HOST}:{self.port}/console/stream?app=app-id&token={self.token}"
+        self.watcher = subprocess.Popen(
+            ["taskset", "-c", "1", sys.executable, "-m", "bench.console_watcher", url],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        assert self.watcher.stdout is not None
+        if "watching" not in self.watcher.stdout.readline():  # connected, or it failed
+            self.stop()
+            raise RuntimeError(f"the console watcher could not open {url}")
+
+    def stop(self) -> None:
+        watcher, self.watcher = getattr(self, "watcher", None), None
+        if watcher is not None:
+            if watcher.poll() is None:
+                watcher.terminate()
+            summary, _ = watcher.communicate(timeout=10)
+            with open(self.log_path, "a") as log:  # events read, dropped: in the server's log
+                log.write(f"console watcher: {summary.strip()}\n")
+        super().stop()
 
 
 class TidingsBaseline(Tidings):
@@ -325,6 +380,72 @@ class TidingsSentinel(Tidings):
                 os.kill(int(pidfile.read_text()), signal.SIGTERM)
 
 
+class TidingsStatic(Tidings):
+    """Apps from the config file alone (``apps_database_url = "none"``): the baseline that the
+    app database's cost is measured against."""
+
+    name = "tidings-static"
+
+    def config_text(self, data_dir: Path) -> str:
+        text = super().config_text(data_dir)
+        return text.replace("[server]\n", '[server]\napps_database_url = "none"\n', 1)
+
+
+class TidingsSqlite(Tidings):
+    """The benchmark app in the SQLite app store, added with ``tidings apps add``; the config
+    file has none. Lookups come from the in-process snapshot; the file is polled meanwhile."""
+
+    name = "tidings-sqlite"
+
+    def store_settings(self) -> str:
+        return ""
+
+    def config_text(self, data_dir: Path) -> str:
+        shutil.rmtree(data_dir, ignore_errors=True)  # a fresh store for each start
+        text = TIDINGS_SERVER.format(port=self.port, data_dir=data_dir) + self.store_settings()
+        config = Path(self.workdir.name) / "store.toml"
+        config.write_text(text)
+        app = dict(BENCH_APP)
+        credentials = [f"--{name}={app.pop(name)}" for name in ("id", "key", "secret")]
+        settings = [
+            f"{name}={json.dumps(value) if isinstance(value, list) else str(value).lower()}"
+            for name, value in app.items()
+        ]
+        add = [sys.executable, "-m", "tidings", "apps", "add", "--config", str(config)]
+        subprocess.run(
+            [*add, *credentials, *settings],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")},
+        )
+        return text
+
+
+class TidingsPostgres(TidingsSqlite):
+    """The benchmark app in a PostgreSQL app store: a throwaway cluster of its own (Debian's
+    postgresql package; tests/support/postgres_server.py starts it), LISTENed to meanwhile.
+    PostgreSQL is not pinned: it only answers the start-up read."""
+
+    name = "tidings-postgres"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.postgres: Any = None
+
+    def store_settings(self) -> str:
+        from tests.support.postgres_server import PostgresServer
+
+        self.postgres = PostgresServer().start()
+        return f'apps_database_url = "{self.postgres.create_database()}"\n'
+
+    def stop(self) -> None:
+        super().stop()
+        if self.postgres is not None:
+            self.postgres.close()
+            self.postgres = None
+
+
 class Trivial(_Popened):
     name = "trivial"
 
@@ -422,6 +543,12 @@ SERVERS: dict[str, type[ServerProcess]] = {
     "tidings-2w-sentinel": TidingsSentinel,
     "tidings-base": TidingsBaseline,
     "tidings-scraped": TidingsScraped,
+    "tidings-console": TidingsConsole,
+    # Where apps come from (README: Apps in a database); "tidings" is the default, config
+    # apps over an empty SQLite store.
+    "tidings-static": TidingsStatic,
+    "tidings-sqlite": TidingsSqlite,
+    "tidings-postgres": TidingsPostgres,
     "soketi": Soketi,
     "trivial": Trivial,
     "trivial-c": TrivialC,
@@ -429,9 +556,15 @@ SERVERS: dict[str, type[ServerProcess]] = {
 # The load generator's ceiling for each scenario, run once (rep 1) unless --no-ceiling: the
 # least a server can do there. The aiohttp one has no presence channels; the C one only serves
 # what the wrk-driven scenarios need (HTTP triggers, public channels).
-CEILINGS: dict[str, str | None] = {"presence": None, "http": "trivial-c", "channels": "trivial-c"}
+CEILINGS: dict[str, str | None] = {
+    "presence": None,
+    "http": "trivial-c",
+    "channels": "trivial-c",
+    "history": None,  # a tidings feature: tidings against itself without it
+}
 CEILING_DEFAULT = "trivial"
 SUPPORTED: dict[str, set[str]] = {
+    "soketi": {"idle", "fanout", "latency", "channels", "presence", "http"},  # no history
     "trivial": {"idle", "fanout", "latency", "channels", "http"},
     "trivial-c": {"idle", "channels", "http"},
 }

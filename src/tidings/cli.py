@@ -1,5 +1,5 @@
-"""``tidings serve``, ``tidings webhooks``, and commands registered by other packages
-(``tidings demo`` comes from the demo package)."""
+"""``tidings serve``, ``tidings apps``, ``tidings webhooks``, and commands registered by other
+packages (``tidings demo`` comes from the demo package)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from tidings import __version__, config, logformat
+from tidings.apps.cli import add_apps_command
+from tidings.apps.database import StoreUnavailable
 from tidings.eventloop import run_async
 from tidings.server.context import Context
 from tidings.webhooks.cli import add_webhooks_command
 
 PLUGIN_GROUP = "tidings.commands"
+SHOWN_APPS = 10  # in the start-up banner; a multi-tenant server may hold thousands
 
 
 def add_plugin_commands(commands: Any) -> None:
@@ -39,18 +42,21 @@ def banner(cfg: config.Config, as_json: bool = False) -> Callable[[Context], Non
     def show(ctx: Context) -> None:
         server = cfg.server
         url = f"http://{server.host}:{server.port}"
+        apps = ctx.apps.all()
         if as_json:  # a log pipeline gets records, and never a secret, not even the dev one
             log = logging.getLogger("tidings")
             log.info("tidings %s listening on %s", __version__, url, extra={"url": url})
-            for app in cfg.apps:
+            for app in apps:
                 log.info("app id=%s key=%s", app.id, app.key, extra={"app_id": app.id})
             return
         print(f"tidings {__version__} listening on {url}", flush=True)
-        for app in cfg.apps:
+        for app in apps[:SHOWN_APPS]:
             line = f"  app id={app.id} key={app.key}"
-            if cfg.dev_app:
+            if cfg.dev_app and app is cfg.apps[0]:
                 line += f" secret={app.secret}  (built-in development app)"
             print(line, flush=True)
+        if len(apps) > SHOWN_APPS:
+            print(f"  and {len(apps) - SHOWN_APPS} more apps (tidings apps list)", flush=True)
 
     return show
 
@@ -99,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="serve /metrics on this private port instead of --port"
     )
     serve.set_defaults(func=serve_command)
+    add_apps_command(commands)
     add_webhooks_command(commands)
     add_plugin_commands(commands)
     return parser
@@ -117,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as error:
         print(f"tidings: configuration error: {error}", file=sys.stderr)
         return 2
+    except StoreUnavailable as error:
+        print(f"tidings: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return result

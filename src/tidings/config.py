@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tidings.apps.app import App, WebhookTarget
+from tidings.apps.history import parse_rules
 from tidings.events import HubEventKind
 
 # The documented local development app: used only when no app is configured at all.
@@ -75,6 +76,16 @@ class ServerSettings:
     workers: int = 1
     # Serve /metrics (and the probes) on this port of `host` instead of the public port.
     metrics_port: int = 0
+    # The debug console (/console): without a token it serves only the documented development
+    # app; with one it serves every app, to requests that carry the token.
+    console_token: str = field(default="", repr=False)  # a secret: kept out of reprs
+    # Apps besides the config file's, changed while tidings runs (tidings.apps.choose): "" is a
+    # SQLite file in data_dir, postgresql://... a database shared by a cluster, "none" none.
+    apps_database_url: str = ""
+    # SQLite's change counter is read this often; PostgreSQL, which notifies changes, is also
+    # read in full this often in case a notification was lost.
+    apps_poll_interval: float = 0.5
+    apps_refresh_interval: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,11 @@ def build_app(where: str, values: Mapping[str, Any]) -> App:
     for name, value in values.items():
         if name == "webhooks":
             kwargs[name] = _webhooks(where, value)
+        elif name == "history":
+            try:
+                kwargs[name] = parse_rules(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         elif name in _APP_TYPES:
             kwargs[name] = _coerce(where, name, _APP_TYPES[name], value)
         else:
@@ -202,7 +218,7 @@ def _env_app(env: Mapping[str, str]) -> dict[str, Any] | None:
             values[name] = value
     for name in _APP_TYPES:
         variable = f"TIDINGS_APP_{name.upper()}"
-        if name not in aliases and name != "webhooks" and variable in env:
+        if name not in aliases and name not in ("webhooks", "history") and variable in env:
             values[name] = env[variable]
     if env.get("TIDINGS_APP_WEBHOOK_URL"):
         values["webhooks"] = [{"url": env["TIDINGS_APP_WEBHOOK_URL"]}]

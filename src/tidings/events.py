@@ -2,6 +2,11 @@
 
 The hub emits; webhooks, metrics and the debug console observe. Listeners are called inline and
 must only record or enqueue, so observing never slows fan-out down.
+
+Beside the hub events, which are what webhooks report, the bus carries ``Activity``: what
+happened to connections, subscriptions and webhook deliveries, for observers that are not
+webhooks (the debug console). An emitter checks ``EventBus.activity`` once and builds nothing
+when it is empty.
 """
 
 from __future__ import annotations
@@ -79,9 +84,46 @@ class Published:
 PublishObserver = Callable[[Published], None]
 
 
+class ActivityKind(StrEnum):
+    """Connection, subscription and webhook delivery news; never a webhook of its own."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    SUBSCRIPTION_REFUSED = "subscription_refused"
+    WEBHOOK_SENT = "webhook_sent"
+    WEBHOOK_FAILED = "webhook_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    kind: ActivityKind
+    app_id: str
+    socket_id: str | None = None
+    channel: str | None = None
+    # disconnected: the close code (None: the TCP connection ended without a close frame);
+    # subscription_refused: the error's status; webhook_*: the number of attempts so far.
+    code: int | None = None
+    # subscription_refused: why; webhook_*: the receiver's URL, then the error if it failed.
+    detail: str | None = None
+    data: Any = None  # webhook_*: the events the webhook carried (name and channel each)
+
+
+ActivityObserver = Callable[[Activity], None]
+
+
+def tell(observers: list[ActivityObserver], activity: Activity) -> None:
+    for observer in observers:
+        observer(activity)
+
+
 class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        # Called inline with every Activity; empty unless a console is open. Emitters test it
+        # before building anything: ``if bus.activity: tell(bus.activity, Activity(...))``.
+        self.activity: list[ActivityObserver] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from tidings.apps import App, AppStore
+from tidings.apps.history import HistoryRule
 from tidings.protocol import messages
 from tidings.protocol.channels import (
     SERVER_TO_USER_PREFIX,
@@ -82,13 +83,23 @@ class ClientEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Replay:
+    """``tidings:replay``: send this socket the kept events of ``channel`` after ``after``."""
+
+    channel: str
+    rule: HistoryRule
+    after: int
+    epoch: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SignIn:
     user: User
     user_data: str
     dropped_watchlist: int
 
 
-Command = Subscribe | Unsubscribe | ClientEvent | SignIn | bytes | None
+Command = Subscribe | Unsubscribe | ClientEvent | SignIn | Replay | bytes | None
 
 
 @dataclass(slots=True)
@@ -125,6 +136,8 @@ class Session:
             return self._sign_in(messages.data_object(frame))
         if event.startswith("client-"):
             return self._client_event(frame, now)
+        if event == "tidings:replay":
+            return self._replay(frame, now)
         return None  # unknown events are ignored, as the hosted service does
 
     def forget(self, channel: str) -> None:
@@ -203,6 +216,9 @@ class Session:
             raise PusherError(
                 Code.UNAUTHORIZED, f"This connection is already signed in as {self.user.id}"
             )
+        user_info = parsed.get("user_info")
+        if messages.json_size(user_info) is None:  # it goes out in presence snapshots
+            raise PusherError(Code.UNAUTHORIZED, "user_data's user_info is nested too deeply")
         watchlist_raw = parsed.get("watchlist") or []
         watchlist = tuple(
             uid
@@ -212,7 +228,7 @@ class Session:
             if uid is not None
         )
         dropped = max(0, len(watchlist) - WATCHLIST_LIMIT)
-        self.user = User(user_id, parsed.get("user_info"), watchlist[:WATCHLIST_LIMIT])
+        self.user = User(user_id, user_info, watchlist[:WATCHLIST_LIMIT])
         return SignIn(self.user, user_data, dropped)
 
     def _client_event(self, frame: messages.ClientFrame, now: float) -> ClientEvent:
@@ -237,21 +253,68 @@ class Session:
                 Code.CLIENT_EVENT_REJECTED,
                 f"Event name is longer than {app.max_event_name_length} characters",
             )
-        size = len(orjson.dumps(frame.data))
+        size = messages.json_size(frame.data)
+        if size is None:
+            raise PusherError(Code.CLIENT_EVENT_REJECTED, "Client event data is nested too deeply")
         if size > app.max_event_payload_bytes:
             raise PusherError(
                 Code.CLIENT_EVENT_REJECTED,
                 f"Client event data is {size} bytes; the limit is {app.max_event_payload_bytes}",
             )
-        limit = app.max_client_events_per_sec
+        self._count_against_rate(now, Code.CLIENT_EVENT_REJECTED, "Client event")
+        member = self.subscriptions[channel]
+        return ClientEvent(channel, frame.event, frame.data, member.user_id if member else None)
+
+    def _count_against_rate(
+        self, now: float, code: Code, what: str, channel: str | None = None
+    ) -> None:
+        """Client events and replays share the app's max_client_events_per_sec."""
+        limit = self.app.max_client_events_per_sec
         if limit >= 0:
             if now - self._rate_window >= 1.0:
                 self._rate_window, self._rate_count = now, 0
             if self._rate_count >= limit:
                 raise RateLimited(
-                    Code.CLIENT_EVENT_REJECTED,
-                    f"Client event rate limit exceeded ({limit} per second)",
+                    code, f"{what} rate limit exceeded ({limit} per second)", channel=channel
                 )
             self._rate_count += 1
-        member = self.subscriptions[channel]
-        return ClientEvent(channel, frame.event, frame.data, member.user_id if member else None)
+
+    def _replay(self, frame: messages.ClientFrame, now: float) -> Replay:
+        channel = frame.channel
+        if channel is None or channel not in self.subscriptions:
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"Cannot replay {channel}: subscribe to the channel first "
+                "(being subscribed is what allows reading its history)",
+                channel=channel,
+            )
+        rule = self.app.history_rule(channel) if self.app.history else None
+        if rule is None:
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"Cannot replay {channel}: the app keeps no history for it "
+                "(see 'history' in the app's configuration)",
+                channel=channel,
+            )
+        try:
+            data = {} if frame.data is None else messages.data_object(frame)
+        except PusherError as error:
+            code = error.code or Code.REPLAY_REJECTED
+            raise PusherError(code, error.message, channel=channel) from None
+        after = data.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"tidings:replay needs data.after, the last serial seen (an integer >= 0), "
+                f"got {after!r}",
+                channel=channel,
+            )
+        epoch = data.get("epoch")
+        if epoch is not None and not isinstance(epoch, str):
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"tidings:replay's data.epoch must be a string, got {epoch!r}",
+                channel=channel,
+            )
+        self._count_against_rate(now, Code.REPLAY_REJECTED, "Replay", channel)
+        return Replay(channel, rule, after, epoch)

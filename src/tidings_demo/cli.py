@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -20,12 +21,16 @@ from pathlib import Path
 from aiohttp import web
 
 from tidings import config as tidings_config
+from tidings.apps.history import HistoryRule
 from tidings.eventloop import run_async
 from tidings_demo import config as demo_config
 from tidings_demo.app import build_app
 
 HOST = "127.0.0.1"
 DEV_CLUSTER = "local"
+# Agent sessions keep a history, so the session page recovers a run across a reload or a cut
+# (docs/history.md); an external tidings needs the same rule in its config.
+AGENT_HISTORY = HistoryRule("agent-*", max_events=500, ttl=3600)
 
 
 def demo_env(environ: Mapping[str, str], server_port: int) -> dict[str, str]:
@@ -55,6 +60,14 @@ def tidings_env(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def with_agent_history(cfg: tidings_config.Config) -> tidings_config.Config:
+    apps = tuple(
+        app if app.history else dataclasses.replace(app, history=(AGENT_HISTORY,))
+        for app in cfg.apps
+    )
+    return dataclasses.replace(cfg, apps=apps)
+
+
 async def run_demo(
     args: argparse.Namespace, env: Mapping[str, str], cfg: demo_config.DemoConfig, pusher_js: Path
 ) -> None:
@@ -68,7 +81,7 @@ async def run_demo(
     server: asyncio.Task[None] | None = None
     if not args.external_server:
         overrides = {"host": HOST, "port": args.server_port}
-        server_cfg = tidings_config.load(None, tidings_env(env), overrides)
+        server_cfg = with_agent_history(tidings_config.load(None, tidings_env(env), overrides))
         ready = asyncio.Event()
         server = asyncio.create_task(serve(server_cfg, on_ready=lambda _: ready.set(), stop=stop))
         waiting = asyncio.create_task(ready.wait())

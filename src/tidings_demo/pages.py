@@ -54,8 +54,10 @@ def render(request: web.Request, config: DemoConfig, path: str) -> str:
         )
     else:
         account = '<a id="login-link" href="/login">Log in</a>'
+    tidings = f"http://{browser_config['wsHost']}:{browser_config['wsPort']}"
     body = _template(template).substitute(
         app_origin=html.escape(f"{request.scheme}://{request.host}"),
+        tidings_origin=html.escape(tidings),
         login_error="Please enter a name (up to 40 characters)."
         if request.query.get("error") == "name"
         else "",

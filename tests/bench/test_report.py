@@ -45,3 +45,26 @@ def test_ceiling_columns_and_lines() -> None:
     assert "ceiling** (HTTP API, wrk -c 32 -t 1): 150,000 requests/s against trivial-c" in http
     assert "| trivial |" in idle and "trivial-c" not in idle
     assert "19000 sockets" in idle and "at most 20000 files" in idle
+
+
+def test_the_history_scenario_gets_its_own_table() -> None:
+    run = _run()
+    run["meta"]["targets"] = ["tidings", "tidings-2w"]
+    run["results"] = [
+        {
+            "target": target,
+            "rep": 0,
+            "scenario": "history",
+            "case": case,
+            "metrics": {"deliveries_per_s": rate, "requests_per_s": rate},
+        }
+        for target in ("tidings", "tidings-2w")
+        for case, rate in (
+            ("fan-out 1k subs, no history", 9000.0),
+            ("fan-out 1k subs, history", 8000.0),
+        )
+    ]
+    text = report.markdown(run)
+    table = text[text.index("## 7.") :]
+    assert "| case | metric | tidings | tidings-2w |" in table
+    assert "fan-out 1k subs, history" in table and "deliveries received /s" in table

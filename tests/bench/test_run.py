@@ -75,3 +75,9 @@ def test_preflight_names_the_missing_wrk(monkeypatch: pytest.MonkeyPatch) -> Non
     message = run.preflight([(0, "http", "tidings")])
     assert message is not None and "apt-get install wrk" in message
     assert "--scenarios idle,fanout,latency,presence" in message
+
+
+def test_the_history_scenario_is_opt_in_and_runs_on_tidings_only() -> None:
+    assert "history" not in run.parse_args([]).scenarios
+    args = run.parse_args(["--reps", "1", "--scenarios", "history", "--targets", "tidings,soketi"])
+    assert run.plan(args) == [(0, "history", "tidings")]  # no ceiling, soketi keeps no history

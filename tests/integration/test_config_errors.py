@@ -46,6 +46,10 @@ BROKEN = {
         ONE_APP + '\n[[apps]]\nid = "1"\nkey = "b"\nsecret = "t"\n',
         ["same id '1'"],
     ),
+    "bad history entry": (
+        ONE_APP + 'history = [{ channels = "agent-*", max_events = 0 }]\n',
+        ["[[apps]] #1", "history[0]", "'max_events' must be a whole number"],
+    ),
     "duplicate app key": (
         ONE_APP + '\n[[apps]]\nid = "2"\nkey = "k"\nsecret = "t"\n',
         ["same key 'k'"],

@@ -25,6 +25,24 @@ def records(log: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.splitlines() if line]
 
 
+async def logged(server: TidingsServer, check: Any, timeout: float = 10.0) -> list[Any]:
+    """The log's records once ``check`` finds what it wants in them (they are written as the
+    server goes: a worker's banner when it listens, a close once the socket is cleaned up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check(lines := records(server.log())) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return lines
+
+
+def banner(lines: list[dict[str, Any]]) -> bool:
+    return any(r["message"].startswith("tidings") and "listening" in r["message"] for r in lines)
+
+
+def two_closes(lines: list[dict[str, Any]]) -> bool:
+    return len([r for r in lines if "closed:" in r["message"]]) >= 2
+
+
 async def a_busy_session(server: TidingsServer) -> list[str]:
     """Connect, subscribe with auth, trigger, fail a few ways; return what must stay secret."""
     sdk = sdk_for(server)
@@ -52,21 +70,15 @@ async def test_json_logs_tell_each_connection_refusal_and_failed_request() -> No
     app = AppSpec(secret=SECRET)
     server = TidingsServer([app], env={"TIDINGS_LOG_FORMAT": "json"}).start()
     try:
+        assert banner(await logged(server, banner))  # the first worker's, with --workers
         tokens = await a_busy_session(server)
         client = await RawClient.connect(server)
         await client.vanish()
-
-        def closed() -> list[dict[str, Any]]:
-            return [r for r in records(server.log()) if "closed:" in r["message"]]
-
-        deadline = asyncio.get_running_loop().time() + 10
-        while len(closed()) < 2 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        await logged(server, two_closes)
     finally:
         server.stop()
     log = server.log()
     lines = records(log)
-    assert any(r["message"].startswith("tidings") and "listening" in r["message"] for r in lines)
     opened = [r for r in lines if "opened:" in r["message"]]
     assert len(opened) == 2
     assert {"socket_id", "app_id", "remote", "time", "level", "logger"} <= set(opened[0])

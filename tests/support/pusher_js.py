@@ -208,6 +208,7 @@ class PusherJsDriver:
         options: dict[str, Any] | None = None,
         wait_connected: bool = True,
         record_messages: bool = False,
+        recovery: dict[str, Any] | None = None,
     ) -> PusherJsClient:
         """A new pusher-js client (it connects at once), by default once it is connected.
 
@@ -216,6 +217,9 @@ class PusherJsDriver:
         ``key`` the app key it connects with;
         ``options`` are merged into the pusher-js options. With ``record_messages`` every
         frame the connection receives is recorded too (see ``PusherJsClient.messages``).
+        ``recovery`` attaches tidings' pusher-js add-on (``{"storage": name, "fromStart": bool}``;
+        clients naming the same storage share it, as a page and its reload share
+        sessionStorage).
         """
         name = name or f"client-{next(self._names)}"
         app = self.app_config()
@@ -229,6 +233,7 @@ class PusherJsDriver:
             "user": user,
             "options": options or {},
             "recordMessages": record_messages,
+            "recovery": recovery,
         }
         client = PusherJsClient(self, name)
         self.request("create", client=name, spec=spec)
@@ -237,7 +242,8 @@ class PusherJsDriver:
         return client
 
     def node_sdk(self, method: str, *args: Any) -> SdkResponse:
-        """Call the official Node ``pusher`` SDK (trigger, sendToUser, terminateUserConnections)."""
+        """Call the official Node ``pusher`` SDK (trigger, sendToUser, terminateUserConnections,
+        get)."""
         result = self.request("sdk", app=self.app_config(), method=method, args=list(args))
         return SdkResponse(int(result["status"]), str(result["body"]))
 
@@ -313,6 +319,10 @@ class PusherJsClient:
 
     def disconnect(self) -> None:
         self.driver.request("disconnect", client=self.name)
+
+    def position(self, channel: str) -> dict[str, Any] | None:
+        """The add-on's last delivered ``{"serial", "epoch"}`` on ``channel`` (needs recovery)."""
+        return self.driver.request("position", client=self.name, channel=channel)  # type: ignore[no-any-return]
 
     def errors(self) -> list[dict[str, Any]]:
         """Connection-level errors pusher-js emitted (``pusher:error`` frames, close codes)."""

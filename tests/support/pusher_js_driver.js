@@ -15,10 +15,26 @@ const readline = require('readline');
 // `pusher-js/with-encryption` entry point is the web build and cannot load in Node.
 const Pusher = require('pusher-js');
 const PusherServer = require('pusher');
+// The add-on as tidings ships it (src/tidings/static), for clients created with `recovery`.
+const TidingsRecovery = require('../../src/tidings/static/tidings-recovery.js');
 
 Pusher.logToConsole = false;
 
 const clients = new Map();
+// Named in-memory Storage objects: two clients sharing one play a page before and after reload.
+const storages = new Map();
+
+function storageNamed(name) {
+  if (!storages.has(name)) {
+    const items = new Map();
+    storages.set(name, {
+      getItem: (key) => (items.has(key) ? items.get(key) : null),
+      setItem: (key, value) => items.set(key, String(value)),
+      removeItem: (key) => items.delete(key),
+    });
+  }
+  return storages.get(name);
+}
 
 function emit(record) {
   process.stdout.write(JSON.stringify(Object.assign({ at: Date.now() % 1e6 }, record)) + '\n');
@@ -75,6 +91,13 @@ class Client {
       spec.options || {},
     );
     this.pusher = new Pusher(spec.app.key, options);
+    if (spec.recovery) {
+      const { storage, fromStart } = spec.recovery;
+      this.recovery = TidingsRecovery.attach(this.pusher, {
+        storage: storage ? storageNamed(storage) : undefined,
+        fromStart: Boolean(fromStart),
+      });
+    }
     this.record({ type: 'created' });
     this.watchConnection();
     this.watchUser();
@@ -262,6 +285,10 @@ const commands = {
       subscriptionCount: channel.subscriptionCount === undefined ? null : channel.subscriptionCount,
     };
   },
+  position(command) {
+    const found = client(command);
+    return found.recovery ? found.recovery.position(command.channel) : null;
+  },
   signin(command) {
     client(command).pusher.signin();
     return null;
@@ -292,6 +319,8 @@ const commands = {
         return sdkResponse(sdk.trigger(args[0], args[1], args[2], args[3]));
       case 'sendToUser':
         return sdkResponse(sdk.sendToUser(args[0], args[1], args[2]));
+      case 'get':
+        return sdkResponse(sdk.get({ path: args[0], params: args[1] || {} }));
       case 'terminateUserConnections':
         return sdkResponse(sdk.terminateUserConnections(args[0]));
       default:

@@ -79,9 +79,16 @@ class TidingsServer:
         self.apps = apps or [AppSpec()]
         self.port = free_port()
         self.host = "127.0.0.1"
-        self.server_settings = {"host": self.host, "port": self.port, **(server or {})}
         self.env = env or {}
         self._dir = tempfile.TemporaryDirectory(prefix="tidings-test-")
+        # A data directory of its own: the app database and webhook queue are this server's.
+        self.data_dir = Path(self._dir.name) / "data"
+        self.server_settings = {
+            "host": self.host,
+            "port": self.port,
+            "data_dir": str(self.data_dir),
+            **(server or {}),
+        }
         self.config_path = Path(self._dir.name) / "tidings.toml"
         self.log_path = Path(self._dir.name) / "server.log"
         self.process: subprocess.Popen[bytes] | None = None

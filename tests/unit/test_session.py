@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -221,3 +222,30 @@ def test_authorized_means_signed_in_or_holding_an_authorised_channel() -> None:
     assert not session.authorized
     subscribe(session, "private-chat", auth=auth("1.1:private-chat"))
     assert session.authorized
+
+
+def deeply_nested(depth: int = 300) -> Any:
+    """Read by orjson (up to 1024 levels) but not written back (over 254)."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_values_too_deep_to_send_again_are_refused() -> None:
+    """Found by fuzzing (test_session_properties): each of these raised orjson's TypeError, so
+    the server logged a fault and a presence channel could hold a member it cannot encode."""
+    session = Session(APP, SOCKET)
+    subscribe(session, "private-a", auth=auth("1.1:private-a"))
+    with pytest.raises(PusherError, match="nested too deeply") as caught:
+        text = json.dumps({"event": "client-x", "channel": "private-a", "data": deeply_nested()})
+        session.receive(text, 0)
+    assert caught.value.code == Code.CLIENT_EVENT_REJECTED
+    data = json.dumps({"user_id": "u", "user_info": deeply_nested(252)})
+    with pytest.raises(SubscriptionError, match="nested too deeply"):
+        subscribe(session, "presence-r", auth=auth(f"1.1:presence-r:{data}"), channel_data=data)
+    user_data = json.dumps({"id": "u-17", "user_info": deeply_nested(252)})
+    signin = {"user_data": user_data, "auth": auth(f"1.1::user::{user_data}")}
+    with pytest.raises(PusherError, match="nested too deeply"):
+        session.receive(frame("pusher:signin", signin), 0)
+    assert session.user is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tidings.apps.history import HistoryRule, rule_for
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
@@ -37,6 +39,8 @@ class App:
     max_event_batch_size: int = 10
     cache_ttl: float = 1800.0
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+    # Channels whose events are kept for replay (docs/history.md); empty: none, at no cost.
+    history: tuple[HistoryRule, ...] = field(default_factory=tuple)
     # Derived once: they are read on every event.
     max_event_payload_bytes: int = field(init=False, repr=False, compare=False)
     max_presence_member_bytes: int = field(init=False, repr=False, compare=False)
@@ -48,3 +52,8 @@ class App:
         object.__setattr__(
             self, "max_presence_member_bytes", int(self.max_presence_member_size_in_kb * 1024)
         )
+
+    def history_rule(self, channel: str) -> HistoryRule | None:
+        """The history ``channel`` keeps, if any; callers check ``self.history`` first, so
+        an app without history pays one branch."""
+        return rule_for(self.history, channel)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.apps import App
+from tidings.apps.history import HistoryRule
 from tidings.events import EventBus, HubEvent
+from tidings.hub.history import HistoryPage
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
 from tidings.unavailable import HubUnavailable
@@ -131,6 +133,34 @@ class Adapter(ABC):
         if count:
             await self.publish(app_id, channel, messages.subscription_count(channel, count))
         return count
+
+    @abstractmethod
+    async def publish_history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        payload: bytes,
+        except_socket_id: str | None = None,
+    ) -> None:
+        """Keep an event in ``channel``'s history and deliver it, stamped with its serial and
+        epoch, to every subscriber cluster-wide. Serials are assigned in the order every node
+        delivers them (docs/history.md)."""
+
+    @abstractmethod
+    async def history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        after: int,
+        limit: int,
+        epoch: str | None = None,
+    ) -> HistoryPage:
+        """The kept events with serial > ``after`` (at most ``limit``), the epoch and the
+        latest serial; ``epoch`` other than the current one makes the page start from the
+        oldest kept event and say it is incomplete. ``limit`` 0 reads only the epoch and the
+        latest serial (what a subscription is told), at no cost per kept event."""
 
     @abstractmethod
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

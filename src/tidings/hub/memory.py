@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidings.apps import App
+from tidings.apps.history import HistoryRule
 from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber
+from tidings.hub.history import HistoryPage, MemoryHistory
 from tidings.hub.local import presence_full
 from tidings.protocol import messages
 from tidings.protocol.channels import is_presence
@@ -43,6 +45,7 @@ class MemoryAdapter(Adapter):
         # Departure marks -> expiry, in expiry order (a constant TTL, re-marks moved to the end),
         # so sweeping stops at the first live one.
         self._departures: dict[_DepartureKey, float] = {}
+        self._history = MemoryHistory(clock)
 
     def _state(self, app_id: str) -> _AppState:
         state = self._apps.get(app_id)
@@ -164,6 +167,28 @@ class MemoryAdapter(Adapter):
         deliver = self._local.deliver  # no coroutine per message
         for channel, payload, except_socket_id in outgoing:
             deliver(app_id, channel, payload, except_socket_id)
+
+    async def publish_history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        payload: bytes,
+        except_socket_id: str | None = None,
+    ) -> None:
+        stamped = self._history.append(app_id, channel, rule, payload, except_socket_id)
+        self._local.deliver(app_id, channel, stamped, except_socket_id)
+
+    async def history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        after: int,
+        limit: int,
+        epoch: str | None = None,
+    ) -> HistoryPage:
+        return self._history.read(app_id, channel, rule, after, limit, epoch)
 
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
         self._local.send_to_user(app_id, user_id, payload)

@@ -14,6 +14,9 @@ from tidings.net.http import SocketHandler
 
 _PONG = ws.Opcode.PONG
 _CLOSE = ws.Opcode.CLOSE
+# A pong is not queued behind more unsent bytes than this: a peer that pings without reading
+# must not grow our buffer. RFC 6455 section 5.5.3 lets a pong answer only the latest ping.
+PONG_BACKLOG_BYTES = 64 * 1024
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -60,8 +63,9 @@ class WebSocketConnection(asyncio.Protocol):
             if isinstance(item, ws.TextMessage):
                 handler.message(item.text)
             elif isinstance(item, ws.Ping):
-                if not self._closing:
-                    self.transport.write(ws.control_frame(_PONG, item.data))
+                transport = self.transport
+                if not self._closing and transport.get_write_buffer_size() < PONG_BACKLOG_BYTES:
+                    transport.write(ws.control_frame(_PONG, item.data))
             elif isinstance(item, ws.BinaryMessage):
                 handler.binary(item.data)
             elif isinstance(item, ws.Close):

@@ -28,6 +28,7 @@ class Code(IntEnum):
     INACTIVE = 4202
     CLIENT_EVENT_REJECTED = 4301
     WATCHLIST_LIMIT = 4302
+    REPLAY_REJECTED = 4303
 
 
 class PusherError(Exception):
@@ -35,13 +36,17 @@ class PusherError(Exception):
 
     ``code`` is ``None`` for errors the hosted service also reports without a code (malformed
     frames), so pusher-js surfaces them as connection errors without acting on them.
-    ``close`` says whether the connection must be closed with that code afterwards.
+    ``close`` says whether the connection must be closed with that code afterwards; ``channel``
+    names the channel the error is about, when there is one (a refused ``tidings:replay``).
     """
 
-    def __init__(self, code: Code | None, message: str, *, close: bool = False) -> None:
+    def __init__(
+        self, code: Code | None, message: str, *, close: bool = False, channel: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.channel = channel
         self.close = close and code is not None
 
 

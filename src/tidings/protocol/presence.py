@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from tidings.protocol.messages import json_size
+
 MAX_PRESENCE_USER_ID_LENGTH = 128
 
 
@@ -43,6 +45,10 @@ def parse_channel_data(channel_data: object, max_info_bytes: int) -> Member:
     if len(user_id) > MAX_PRESENCE_USER_ID_LENGTH:
         raise ValueError(f"user_id is longer than {MAX_PRESENCE_USER_ID_LENGTH} characters")
     user_info = data.get("user_info")
-    if user_info is not None and len(orjson.dumps(user_info)) > max_info_bytes:
-        raise ValueError(f"user_info is larger than {max_info_bytes} bytes")
+    if user_info is not None:
+        size = json_size(user_info)
+        if size is None:
+            raise ValueError("user_info is nested too deeply")
+        if size > max_info_bytes:
+            raise ValueError(f"user_info is larger than {max_info_bytes} bytes")
     return Member(user_id, user_info)

@@ -105,9 +105,10 @@ def verify_api_request(
         raise ApiError(401, f"Unsupported auth_version {query['auth_version']!r}; use 1.0")
     try:
         timestamp = int(query["auth_timestamp"])
-    except ValueError:
+        expired = abs(now - timestamp) > TIMESTAMP_WINDOW_SECONDS
+    except (ValueError, OverflowError):  # OverflowError: more digits than a float holds
         raise ApiError(401, "auth_timestamp must be a Unix time in seconds") from None
-    if abs(now - timestamp) > TIMESTAMP_WINDOW_SECONDS:
+    if expired:
         raise ApiError(
             401,
             f"Timestamp expired: Given timestamp ({timestamp}) not within "
@@ -118,7 +119,8 @@ def verify_api_request(
         actual = hashlib.md5(body).hexdigest()
         if body_md5 is None:
             raise ApiError(401, "body_md5 is required when the request has a body")
-        if not hmac.compare_digest(actual, body_md5):
+        # As bytes: compare_digest refuses str holding non-ASCII, and a query may hold any.
+        if not hmac.compare_digest(actual.encode(), body_md5.encode()):
             raise ApiError(401, f"body_md5 mismatch: the body's MD5 is {actual}")
     to_sign = api_string_to_sign(method, path, params)
     expected = sign(secret, to_sign)

@@ -1,5 +1,5 @@
 """Wiring: build the context, and the application the network layer serves: one route per
-HTTP endpoint, and ``/app/{key}`` for WebSockets."""
+HTTP endpoint, ``/app/{key}`` for WebSockets, and the debug console (``/console``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from tidings.server.api.batch_events import TriggerBatch
 from tidings.server.api.channel import ShowChannel
 from tidings.server.api.channels import ListChannels
 from tidings.server.api.events import TriggerEvent
+from tidings.server.api.history import ChannelHistory
 from tidings.server.api.terminate import TerminateUserConnections
 from tidings.server.api.users import ListUsers
+from tidings.server.console import STREAM_PATH, Console
 from tidings.server.context import Context
 from tidings.server.health import Health
 from tidings.server.metrics import MetricsEndpoint
 from tidings.server.router import Router
+from tidings.server.scripts import Scripts
 from tidings.server.subscription_count import SubscriptionCounts
 from tidings.server.websocket import open_socket
 from tidings.webhooks import WebhookService
@@ -31,6 +34,7 @@ ENDPOINTS: tuple[type[Endpoint], ...] = (
     TriggerBatch,
     ListChannels,
     ShowChannel,
+    ChannelHistory,
     ListUsers,
     TerminateUserConnections,
 )
@@ -38,8 +42,8 @@ WEBSOCKET_PREFIX = "/app/"
 
 
 def build_context(config: Config, apps: AppStore | None = None) -> Context:
-    """``apps``: another store than the config's apps (tidings.testing changes its app per
-    test); the config's apps still decide whether webhooks are on."""
+    """``apps``: the store to read (``tidings serve``'s database, tidings.testing's per-test
+    app) instead of the config's apps alone."""
     bus = EventBus()
     adapter, rate_limiter = shared_state(config.server, bus)
     apps = StaticAppStore(config.apps) if apps is None else apps
@@ -93,11 +97,19 @@ class Application(_Routed):
             endpoint = endpoint_class(ctx)
             for path in endpoint.paths:
                 self.router.add(endpoint.method, path, endpoint)
+        scripts = Scripts()
+        for path in scripts.paths():
+            self.router.add("GET", path, scripts)
+        self.console = Console(ctx)
+        for console_endpoint in self.console.endpoints():
+            self.router.add(console_endpoint.method, console_endpoint.path, console_endpoint)
 
     def is_websocket(self, path: str) -> bool:
-        return path.startswith(WEBSOCKET_PREFIX)
+        return path.startswith(WEBSOCKET_PREFIX) or path == STREAM_PATH
 
     def websocket(self, request: Request, socket: Socket) -> SocketHandler:
+        if request.path == STREAM_PATH:
+            return self.console.stream(request, socket)
         return open_socket(self.ctx, request.path[len(WEBSOCKET_PREFIX) :], request.query, socket)
 
 

@@ -10,6 +10,7 @@ no task. Broadcast frames are queued and written once per loop iteration (``outb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 
 from tidings.apps import App
 from tidings.background import start
-from tidings.events import HubEvent, HubEventKind, Published
+from tidings.events import Activity, ActivityKind, HubEvent, HubEventKind, Published, tell
 from tidings.metrics.figures import ABRUPT
 from tidings.net.http import Socket
 from tidings.protocol import messages
@@ -27,7 +28,16 @@ from tidings.protocol.errors import Code, PusherError, RateLimited, Subscription
 from tidings.protocol.framing import text_frame
 from tidings.server import logs
 from tidings.server.context import Context
-from tidings.session import ClientEvent, Command, Session, SignIn, Subscribe, Unsubscribe
+from tidings.session import (
+    ClientEvent,
+    Command,
+    Replay,
+    Session,
+    SignIn,
+    Subscribe,
+    Unsubscribe,
+)
+from tidings.unavailable import HubUnavailable
 
 log = logging.getLogger("tidings.connection")
 # Messages waiting behind a running command; past this the socket stops being read.
@@ -101,6 +111,8 @@ class Connection:
         self.admitted = True
         activity_timeout = self.ctx.config.server.activity_timeout
         self.reply(messages.connection_established(self.socket_id, activity_timeout))
+        if self.ctx.bus.activity:
+            self._tell(ActivityKind.CONNECTED)
 
     def closed(self) -> None:
         """The socket is gone: forget the connection once its running command is done."""
@@ -116,6 +128,8 @@ class Connection:
         try:
             if self.admitted:
                 self.admitted = False
+                if self.ctx.bus.activity:
+                    self._tell(ActivityKind.DISCONNECTED, code=self.socket.close_code)
                 await self._forget()
         finally:
             self.ctx.connections.pop(self.socket_id, None)
@@ -224,7 +238,7 @@ class Connection:
         if isinstance(error, PusherError):
             if isinstance(error, RateLimited):
                 self.figures.client_events_rate_limited += 1
-            self.reply(messages.error(error.code, error.message))
+            self.reply(messages.error(error.code, error.message, error.channel))
             if error.close and error.code is not None:
                 self.close(error.code, error.message)
         elif isinstance(error, SubscriptionError):
@@ -233,6 +247,9 @@ class Connection:
             self.reply(
                 messages.subscription_error(error.channel, error.kind, error.message, error.status)
             )
+            if self.ctx.bus.activity:
+                refused = ActivityKind.SUBSCRIPTION_REFUSED
+                self._tell(refused, error.channel, error.status, error.message)
         else:  # a server fault must cost this frame, not the connection
             log.error("socket %s: failed to handle a frame", self.socket_id, exc_info=error)
             self.reply(messages.error(None, "Internal server error while handling the message"))
@@ -276,10 +293,14 @@ class Connection:
                 adapter = self.ctx.adapter
                 count = await adapter.unsubscribe(self, command.channel, command.member)
                 self.subscription_count_changed(command.channel, count)
+                if self.ctx.bus.activity:
+                    self._tell(ActivityKind.UNSUBSCRIBED, command.channel)
             elif isinstance(command, ClientEvent):
                 await self.client_event(command)
             elif isinstance(command, SignIn):
                 await self.sign_in(command)
+            elif isinstance(command, Replay):
+                await self.replay(command)
         except Exception as error:
             self._refuse(error)
 
@@ -288,6 +309,8 @@ class Connection:
         channel, app = command.channel, self.app
         if command.type.kind is Kind.SERVER_TO_USER:
             self.reply(messages.subscription_succeeded(channel))
+            if self.ctx.bus.activity:
+                self._tell(ActivityKind.SUBSCRIBED, channel)
             return
         try:
             joined = await self.ctx.adapter.subscribe(self, channel, command.member)
@@ -295,7 +318,15 @@ class Connection:
             self.session.forget(channel)
             raise
         presence = None if joined.members is None else messages.presence_snapshot(joined.members)
-        self.reply(messages.subscription_succeeded(channel, presence))
+        succeeded = messages.subscription_succeeded(channel, presence)
+        rule = app.history_rule(channel) if app.history else None
+        if rule is not None:  # where the history stands: what tidings-recovery resumes from
+            with contextlib.suppress(HubUnavailable):  # then subscribed all the same, unstamped
+                page = await self.ctx.adapter.history(app.id, channel, rule, 0, 0)
+                succeeded = messages.stamped(succeeded, page.last, page.epoch)
+        self.reply(succeeded)
+        if self.ctx.bus.activity:
+            self._tell(ActivityKind.SUBSCRIBED, channel)
         if command.type.cached:
             cached = await self.ctx.adapter.cache_get(app.id, channel)
             if cached is not None:
@@ -306,6 +337,20 @@ class Connection:
         if not command.type.is_presence:
             self.subscription_count_changed(channel, joined.subscription_count)
 
+    def _tell(
+        self,
+        kind: ActivityKind,
+        channel: str | None = None,
+        code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Activity for the console; callers check ``bus.activity`` first, so an unobserved
+        server builds nothing."""
+        tell(
+            self.ctx.bus.activity,
+            Activity(kind, self.app.id, self.socket_id, channel, code, detail),
+        )
+
     def subscription_count_changed(self, channel: str, count: int) -> None:
         if self.app.enable_subscription_count and not is_presence(channel):
             self.ctx.subscription_counts.changed(self.app, channel, count)
@@ -313,7 +358,12 @@ class Connection:
     async def client_event(self, command: ClientEvent) -> None:
         self.figures.client_events += 1
         payload = messages.event(command.event, command.channel, command.data, command.user_id)
-        await self.ctx.adapter.publish(self.app.id, command.channel, payload, self.socket_id)
+        app, adapter = self.app, self.ctx.adapter
+        rule = app.history_rule(command.channel) if app.history else None
+        if rule is None:
+            await adapter.publish(app.id, command.channel, payload, self.socket_id)
+        else:
+            await adapter.publish_history(app.id, command.channel, rule, payload, self.socket_id)
         observers = self.ctx.publish_observers
         if observers:  # tidings.testing
             published = Published(
@@ -341,6 +391,24 @@ class Connection:
                     socket_id=self.socket_id,
                 )
             )
+
+    async def replay(self, command: Replay) -> None:
+        """The kept events after the client's serial, as delivered, then where it stands."""
+        channel, rule = command.channel, command.rule
+        try:
+            page = await self.ctx.adapter.history(
+                self.app.id, channel, rule, command.after, rule.max_events, command.epoch
+            )
+        except HubUnavailable:
+            raise PusherError(
+                Code.REPLAY_REJECTED,
+                f"The history of {channel} is out of reach right now; replay again shortly",
+                channel=channel,
+            ) from None
+        for entry in page.entries:
+            if entry.sender != self.socket_id:  # pusher-js never shows a client its own events
+                self.reply(entry.payload)
+        self.reply(messages.replay_done(channel, page.epoch, page.last, page.complete))
 
     async def sign_in(self, command: SignIn) -> None:
         user = command.user

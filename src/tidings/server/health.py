@@ -21,6 +21,8 @@ class Health:
     async def ready(self, request: Request, match: dict[str, str]) -> Response:
         if self.ctx.draining:
             return Response(503, b"draining", _TEXT)
+        if not self.ctx.apps.ready():
+            return Response(503, b"apps not read yet (app database unreachable)", _TEXT)
         if not self.ctx.adapter.ready():
             return Response(503, b"shared state (Redis) unreachable", _TEXT)
         return Response(200, b"OK", _TEXT)

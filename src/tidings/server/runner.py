@@ -9,11 +9,14 @@ import signal
 import socket
 from collections.abc import Callable
 
+from tidings.apps import AppStore
+from tidings.apps.choose import close_app_store, open_app_store
 from tidings.config import Config
 from tidings.net.listener import Limits, Listener
 from tidings.protocol.errors import Code
 from tidings.server.api.base import MAX_BODY_BYTES
 from tidings.server.app import Application, MetricsApplication, build_context
+from tidings.server.app_changes import follow_app_changes
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
 from tidings.server.metrics import MetricsEndpoint
@@ -28,7 +31,22 @@ async def serve(
     stop: asyncio.Event | None = None,
     reuse_port: bool = False,
 ) -> None:
-    ctx = build_context(config)
+    apps = await open_app_store(config)
+    try:
+        await _serve(config, apps, on_ready, stop, reuse_port)
+    finally:
+        await close_app_store(apps)
+
+
+async def _serve(
+    config: Config,
+    apps: AppStore,
+    on_ready: Callable[[Context], None] | None,
+    stop: asyncio.Event | None,
+    reuse_port: bool,
+) -> None:
+    ctx = build_context(config, apps)
+    unfollow = follow_app_changes(ctx)
     await ctx.adapter.start()
     if ctx.webhooks is not None:
         await ctx.webhooks.start()
@@ -78,6 +96,7 @@ async def serve(
         sweeper.cancel()
         if orphan_watch is not None:
             orphan_watch.cancel()
+        unfollow()
         await ctx.adapter.close()
 
 

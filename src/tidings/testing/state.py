@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tidings.apps import App, WebhookTarget
+from tidings.apps import App, ChangeListener, WebhookTarget
 from tidings.config import Config, ConfigError, ServerSettings, build_app, load
 from tidings.events import PublishObserver
 from tidings.net.http import Request, Response, Socket, SocketHandler
@@ -89,6 +89,10 @@ def limits(settings: ServerSettings) -> Limits:
     )
 
 
+def _unwatch() -> None:
+    pass
+
+
 class OneAppStore:
     """The app store of one test: one app, replaceable while the test runs (``webhooks_to``).
     Open connections keep the ``App`` they were opened with."""
@@ -104,6 +108,12 @@ class OneAppStore:
 
     def all(self) -> list[App]:
         return [self.app]
+
+    def ready(self) -> bool:
+        return True
+
+    def watch(self, listener: ChangeListener) -> Callable[[], None]:
+        return _unwatch  # changes come from the test itself, which knows about them
 
 
 class Switch:

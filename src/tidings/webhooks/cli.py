@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidings import config
+from tidings.apps.choose import close_app_store, open_app_store
 from tidings.webhooks.payload import restamp
 from tidings.webhooks.queue import QueuedWebhook, SqliteQueue, queue_path
 from tidings.webhooks.sender import Sender
@@ -34,7 +35,9 @@ def add_webhooks_command(commands: Any) -> None:
     replay.set_defaults(func=replay_command)
     for sub in (failed, replay):
         sub.add_argument("--data-dir", help="the server's data directory (default ./data)")
-        sub.add_argument("--config", help="the server's TOML file (replay signs with its apps)")
+        sub.add_argument(
+            "--config", help="the server's TOML file (replay signs with its apps' secrets)"
+        )
 
 
 def _config(args: argparse.Namespace) -> config.Config:
@@ -114,7 +117,8 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 async def _replay(cfg: config.Config, path: Any, ids: list[int] | None, outcome: list[int]) -> None:
-    apps = {app.id: app for app in cfg.apps}
+    # Signed with the app's current secret: from the config, or the app database.
+    apps = await open_app_store(cfg, follow=False)
     queue = SqliteQueue(path)
     sender = Sender(cfg.server.webhook_timeout)
     await queue.open()
@@ -125,7 +129,7 @@ async def _replay(cfg: config.Config, path: Any, ids: list[int] | None, outcome:
             print(f"{missing}: no dead-letter webhook with this id")
             status = 1
         for row in rows:
-            app = apps.get(row.webhook.app_id)
+            app = apps.by_id(row.webhook.app_id)
             if app is None:
                 print(f"{row.id}: app {row.webhook.app_id} is not configured; pass --config")
                 status = 1
@@ -142,4 +146,5 @@ async def _replay(cfg: config.Config, path: Any, ids: list[int] | None, outcome:
     finally:
         await sender.close()
         await queue.close()
+        await close_app_store(apps)
     outcome.append(status)

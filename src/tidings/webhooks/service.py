@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from tidings.apps import AppStore
 from tidings.config import Config, ConfigError, ServerSettings
-from tidings.events import EventBus, HubEvent
+from tidings.events import Activity, ActivityKind, EventBus, HubEvent, tell
 from tidings.hub import Adapter, HubUnavailable
 from tidings.webhooks.batcher import Batch, Batcher, Departure
 from tidings.webhooks.payload import batch_body
@@ -129,21 +131,30 @@ class WebhookService:
         """The service, or None when no app has webhooks and no earlier run left any queued."""
         settings = WebhookSettings.from_server(config.server)
         path = queue_path(config.server.data_dir)
-        if not any(app.webhooks for app in config.apps) and not path.exists():
+        if not any(app.webhooks for app in apps.all()) and not path.exists():
             return None
         return cls(settings, apps, bus, hub, SqliteQueue(path), Sender(settings.timeout))
 
     # -- life cycle ---------------------------------------------------------------------------
+    def observe(self) -> None:
+        """Listen to the event stream from now on; what arrives before ``start()`` has opened
+        the queue waits in memory (a service started for an app added while tidings runs)."""
+        if self._unsubscribe is None:
+            self._loop = asyncio.get_running_loop()
+            self._unsubscribe = self._bus.subscribe(self._observe)
+
     async def start(self) -> None:
         try:
             await self._queue.open()
         except (OSError, sqlite3.Error) as error:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
             raise ConfigError(
                 f"cannot open the webhook queue ({error}); set --data-dir, TIDINGS_DATA_DIR or "
                 "[server] data_dir to a writable directory"
             ) from None
-        self._loop = asyncio.get_running_loop()
-        self._unsubscribe = self._bus.subscribe(self._observe)
+        self.observe()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="webhooks-writer"),
             asyncio.create_task(self._deliver_loop(), name="webhooks-delivery"),
@@ -339,6 +350,8 @@ class WebhookService:
             if error is None:
                 await self._queue.delivered(row.id)
                 self._sent += 1
+                if self._bus.activity:
+                    self._tell(row, None)
                 return
             failures = row.attempts + 1
             now = self._clock()
@@ -357,8 +370,22 @@ class WebhookService:
                 await self._queue.retry_later(row.id, failures, next_at, error)
                 self._retried += 1
                 log.info("webhook %d to %s failed (%s); retrying", row.id, webhook.url, error)
+            if self._bus.activity:
+                self._tell(row, error if next_at is not None else f"{error}; dead-lettered")
         except Exception:
             log.exception("webhook %d: delivery bookkeeping failed", row.id)
         finally:
             self._in_flight.pop(row.id, None)
             self._deliver_wake.set()
+
+    def _tell(self, row: QueuedWebhook, error: str | None) -> None:
+        """Activity for the console: what this attempt carried and how it went."""
+        webhook = row.webhook
+        events = [
+            {"name": event.get("name"), "channel": event.get("channel")}
+            for event in orjson.loads(webhook.body).get("events", ())
+        ]
+        kind = ActivityKind.WEBHOOK_SENT if error is None else ActivityKind.WEBHOOK_FAILED
+        detail = webhook.url if error is None else f"{webhook.url}: {error}"
+        activity = Activity(kind, webhook.app_id, code=row.attempts + 1, detail=detail, data=events)
+        tell(self._bus.activity, activity)

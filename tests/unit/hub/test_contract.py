@@ -45,9 +45,10 @@ VACATE_DELAY = 3.0  # webhook_vacate_delay of the adapters that keep departure m
 class Driver:
     """Starts adapters of one kind. Redis ones share a store and a prefix: nodes of a cluster."""
 
-    def __init__(self, kind: str, store: dict[str, Any] | None = None) -> None:
+    def __init__(self, kind: str, store: dict[str, Any] | None = None, port: int = 0) -> None:
         self.kind = kind
         self._store = store or {}  # redis_url, or redis_sentinels and redis_sentinel_master
+        self.port = port  # the Redis (master) the store is on, for tests that cut it off
         self._prefix = f"contract-{uuid.uuid4().hex[:12]}"
         self._started: list[Adapter] = []
         self._recorders: dict[int, Recorder] = {}
@@ -94,23 +95,24 @@ def contract_sentinel() -> Iterator[SentinelSetup]:
         yield setup
 
 
-def _fresh_store(request: pytest.FixtureRequest, kind: str) -> dict[str, Any]:
-    """The settings of a flushed Redis: one redis-server, or the master behind Sentinel."""
+def _fresh_store(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], int]:
+    """The settings of a flushed Redis (one redis-server, or the master behind Sentinel) and
+    the port it listens on."""
     if kind == "sentinel":
         setup: SentinelSetup = request.getfixturevalue("contract_sentinel")
         with setup.master_client() as client:
             client.flushall()
-        return setup.settings()
+            return setup.settings(), int(client.connection_pool.connection_kwargs["port"])
     server: RedisServer = request.getfixturevalue("contract_redis")
     with redis_sync.Redis.from_url(server.url) as client:
         client.flushall()
-    return {"redis_url": server.url}
+    return {"redis_url": server.url}, server.port
 
 
 @pytest.fixture(params=["memory", "redis", "sentinel"])
 def store(request: pytest.FixtureRequest) -> dict[str, Any]:
     """No settings for the memory driver; a flushed Redis for the Redis driver."""
-    return {} if request.param == "memory" else _fresh_store(request, request.param)
+    return {} if request.param == "memory" else _fresh_store(request, request.param)[0]
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ async def departing(driver: Driver) -> Adapter:
 
 @pytest.fixture(params=["redis", "sentinel"])
 async def redis_driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
-    started = Driver("redis", _fresh_store(request, request.param))
+    started = Driver("redis", *_fresh_store(request, request.param))
     yield started
     await started.close()
 

@@ -153,6 +153,10 @@ def replaced(name: str, value: str) -> list[tuple[str, str]]:
         (POST_PARAMS, POST_BODY + b" ", 1700000000, "body_md5 mismatch"),
         (replaced("auth_signature", "0" * 64), POST_BODY, 1700000000, "Invalid signature"),
         (replaced("auth_timestamp", "soon"), POST_BODY, 1700000000, "Unix time"),
+        # Found by fuzzing: more digits than a float holds raised OverflowError (a 500).
+        (replaced("auth_timestamp", "9" * 400), POST_BODY, 1700000000.5, "Unix time"),
+        # Found by fuzzing: a non-ASCII body_md5 made compare_digest raise TypeError (a 500).
+        (replaced("body_md5", "é" * 32), POST_BODY, 1700000000, "body_md5 mismatch"),
     ],
 )
 def test_http_requests_refused_with_a_reason(

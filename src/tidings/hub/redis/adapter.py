@@ -23,9 +23,11 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from tidings.apps.history import HistoryRule
 from tidings.config import ServerSettings
 from tidings.events import EventBus, HubEvent, HubEventKind
 from tidings.hub.base import Adapter, ChannelStats, Joined, Outgoing, Subscriber, departure_ttl
+from tidings.hub.history import HistoryPage
 from tidings.hub.local import presence_full
 from tidings.hub.redis.nodes import Nodes
 from tidings.hub.redis.reads import SharedReads
@@ -194,6 +196,10 @@ class RedisAdapter(Adapter):
         local_count = self._local.join(app.id, channel, conn)
         if member is not None:
             self._local.add_member(app.id, channel, member)
+        if app.history and app.history_rule(channel) is not None:
+            topic = self._routes.topic("c", app.id, channel)
+            with contextlib.suppress(*FAILURES):  # else the first message sets where it starts
+                await self._routes.history.track(topic, app.id, channel)
         await self._routes.want("c", app.id, channel)
         args: list[Any] = [node, channel, 1, -1, self._claims]
         if member is not None:
@@ -312,6 +318,40 @@ class RedisAdapter(Adapter):
         await required(asyncio.gather(*sent))
         for channel, payload, skip in outgoing:
             self._local.deliver(app_id, channel, payload, skip)
+
+    # -- history ------------------------------------------------------------------------------
+    async def publish_history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        payload: bytes,
+        except_socket_id: str | None = None,
+    ) -> None:
+        """Delivered from the topic on every node, this one too (redis/history.py)."""
+        topic = self._routes.topic("c", app_id, channel)
+        history = self._routes.history
+        await required(history.publish(app_id, channel, rule, topic, payload, except_socket_id))
+
+    async def history(
+        self,
+        app_id: str,
+        channel: str,
+        rule: HistoryRule,
+        after: int,
+        limit: int,
+        epoch: str | None = None,
+    ) -> HistoryPage:
+        history = self._routes.history
+        page = await required(history.read(app_id, channel, rule, after, limit, epoch))
+        delivered = history.delivered(self._keys.channel_topic(app_id, channel))
+        if limit or delivered is None:
+            return page
+        # A subscription: Redis may hold serials this node has not delivered yet (they are on
+        # their way); the socket, already joined here, gets them, so it starts from ours.
+        ours, serial = delivered
+        last = serial if ours == page.epoch.encode() else 0
+        return HistoryPage(page.epoch, last, page.complete, [])
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from tidings.hub.local import LocalSockets
+from tidings.hub.redis.history import HISTORY_ORIGIN, StreamHistory
 from tidings.hub.redis.publisher import Publisher, Send
 from tidings.hub.redis.state import Keys
 from tidings.hub.redis.topics import Topics
@@ -46,7 +47,15 @@ class Routes:
         self._local = local
         self._publisher = Publisher(redis, gate)
         self._routes: dict[bytes, _Route] = {}
-        self.topics = Topics(redis, keys.node_topic(self.origin), self._on_message, timeout)
+        self.history = StreamHistory(redis, keys, local)
+        self.topics = Topics(
+            redis,
+            keys.node_topic(self.origin),
+            self._on_message,
+            timeout,
+            on_reconnect=self.history.reconnecting,
+            on_confirmed=self.history.confirmed,
+        )
 
     def topic(self, kind: TopicKind, app_id: str, name: str) -> bytes:
         if kind == "c":
@@ -66,6 +75,7 @@ class Routes:
     async def drop(self, kind: TopicKind, app_id: str, name: str) -> None:
         topic = self.topic(kind, app_id, name)
         del self._routes[topic]
+        self.history.untrack(topic)
         await self.topics.drop(topic)
 
     def publish(
@@ -88,6 +98,9 @@ class Routes:
             return  # our own PUBLISH: local sockets were written to directly
         local = self._local
         if route.kind == "c":
+            if origin == HISTORY_ORIGIN:  # serial order, gaps filled after a reconnect
+                self.history.received(topic, route.app_id, route.name, arg, payload)
+                return
             except_socket_id = arg.decode() if arg else None
             local.deliver(route.app_id, route.name, payload, except_socket_id)
         elif route.kind == "u":

@@ -27,9 +27,26 @@ log = logging.getLogger("tidings.redis")
 Handler = Callable[[bytes, bytes], None]
 
 
+def _nothing(*args: object) -> None:
+    pass
+
+
 class Topics:
-    def __init__(self, redis: Redis, home: bytes, on_message: Handler, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        home: bytes,
+        on_message: Handler,
+        timeout: float,
+        *,
+        on_reconnect: Callable[[], None] = _nothing,
+        on_confirmed: Callable[[bytes], None] = _nothing,
+    ) -> None:
         self._redis = redis
+        # Channel history (redis/history.py) holds messages across a reconnect until the
+        # stream has filled the gap: told when a connection is remade and a topic confirmed.
+        self._on_reconnect = on_reconnect
+        self._on_confirmed = on_confirmed
         self._home = home  # always subscribed, so the connection never sits unsubscribed
         self._on_message = on_message
         self._timeout = timeout
@@ -110,14 +127,20 @@ class Topics:
         with contextlib.suppress(Exception):
             await connection.disconnect()
 
-    @staticmethod
-    async def _close_quietly(pubsub: PubSub) -> None:
+    async def _close_quietly(self, pubsub: PubSub) -> None:
+        connection = pubsub.connection
+        if connection is not None:  # it goes back to the pool: no more of our callbacks
+            connection.deregister_connect_callback(self._connection_remade)
         with contextlib.suppress(Exception):
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _run(self) -> None:
         delay = 0.1
+        first = True
         while not self._closing:
+            if not first:
+                self._on_reconnect()
+            first = False
             pubsub = self._redis.pubsub()
             try:
                 for topic, ready in list(self._wanted.items()):
@@ -127,6 +150,8 @@ class Topics:
                 # wanted one (Sentinel's gated publish checks only the home topic).
                 topics = [*self._wanted, self._home]
                 await asyncio.wait_for(pubsub.subscribe(*topics), self._timeout)
+                if pubsub.connection is not None:
+                    pubsub.connection.register_connect_callback(self._connection_remade)
                 self._pubsub = pubsub
                 self.connected.set()
                 delay = 0.1
@@ -147,6 +172,13 @@ class Topics:
             self._retry_now.clear()
             delay = min(delay * 2, 2.0)
 
+    def _connection_remade(self, connection: object) -> None:
+        """redis-py reconnected the pub/sub connection by itself (one retry on a broken
+        socket) and resubscribed: messages may have been missed in between, as on our own
+        reconnects. Called after redis-py's own callback has sent the SUBSCRIBEs."""
+        log.warning("Redis pub/sub connection was remade; messages in between may be lost")
+        self._on_reconnect()
+
     async def _listen(self, pubsub: PubSub) -> None:
         while self._pubsub is pubsub and not self._closing:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
@@ -162,3 +194,4 @@ class Topics:
                 ready = self._wanted.get(topic)
                 if ready is not None and not ready.done():
                     ready.set_result(None)
+                self._on_confirmed(topic)

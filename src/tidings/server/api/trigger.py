@@ -42,8 +42,10 @@ def parse_trigger(app: App, item: dict[str, Any], *, single_channel: bool = Fals
     if "data" not in item:
         raise ApiError(400, "'data' is required: the event payload, a string")
     data = item["data"]
-    if not isinstance(data, str):
-        data = orjson.dumps(data).decode()  # SDKs send strings; be kind to hand-made requests
+    if not isinstance(data, str):  # SDKs send strings; be kind to hand-made requests
+        if messages.json_size(data) is None:
+            raise ApiError(400, "'data' is nested too deeply; send it as a string")
+        data = orjson.dumps(data).decode()
     size = len(data) if data.isascii() else len(data.encode())
     if size > app.max_event_payload_bytes:
         raise ApiError(
@@ -112,7 +114,10 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
                 await adapter.send_to_user(app.id, user_id, payload)
                 continue
             outgoing.append((channel, payload, trigger.socket_id))
-    await adapter.publish_many(app.id, outgoing)
+    if app.history:  # one branch for apps that keep none
+        await adapter.publish_many(app.id, await _publish_history(ctx, app, outgoing))
+    else:
+        await adapter.publish_many(app.id, outgoing)
     ctx.figures.app(app.id).api_events += events
     for channel, payload, _ in outgoing:
         if channel_type(channel).cached:
@@ -120,6 +125,19 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
     observers = ctx.publish_observers
     if observers:  # tidings.testing; nothing is built for a server nobody observes
         _tell(observers, app.id, triggers)
+
+
+async def _publish_history(ctx: Context, app: App, outgoing: list[Outgoing]) -> list[Outgoing]:
+    """Publish the events of history channels (each is kept, then delivered with its serial);
+    returns the others."""
+    rest: list[Outgoing] = []
+    for channel, payload, skip in outgoing:
+        rule = app.history_rule(channel)
+        if rule is None:
+            rest.append((channel, payload, skip))
+        else:
+            await ctx.adapter.publish_history(app.id, channel, rule, payload, skip)
+    return rest
 
 
 def _tell(observers: list[PublishObserver], app_id: str, triggers: list[Trigger]) -> None:

@@ -1,4 +1,6 @@
 // The guide's SessionListener: agent-message events on agent-{sessionId}, in arrival order.
+// tidings' recovery add-on (docs/history.md) makes a reload or a dropped connection lose
+// nothing: the whole conversation is replayed from the channel's history, each event once.
 import { createPusher } from "./config.js";
 import {
   $, cleanup, item, mountUntilPageHide, postJson, showError, showUnsubscribed, span, subscribe,
@@ -7,11 +9,18 @@ import {
 
 const errorElement = $("session-error");
 const stateElement = $("session-state");
+const SESSION_KEY = "tidings-demo:agent-session";
 let stopListening = null;
 let listeningTo = null;
 
+// Loaded from tidings itself by the page (templates/sessions.html), so the add-on always
+// matches the server; without it (tidings down when the page loaded) this is plain pusher-js.
+const recovery = window.TidingsRecovery || null;
+
 function listen(sessionId) {
   const pusher = createPusher();
+  // fromStart: this page rebuilds its list from the history on every load.
+  if (recovery) recovery.attach(pusher, { fromStart: true });
   watchConnection(pusher, stateElement, errorElement);
   $("session-channel").textContent = `agent-${sessionId}`;
   const channel = subscribe(pusher, `agent-${sessionId}`, $("session-subscription"));
@@ -63,7 +72,14 @@ async function followRun(sessionId) {
   }
 }
 
-$("session-id").value = `session-${Math.random().toString(36).slice(2, 8)}`;
+function startListening(sessionId) {
+  listeningTo = sessionId;
+  sessionStorage.setItem(SESSION_KEY, sessionId); // a reload listens to the same session
+  $("agent-messages").replaceChildren();
+  stopListening = mountUntilPageHide(() => listen(listeningTo));
+  $("listen-button").textContent = "Stop listening";
+  $("session-id").disabled = true;
+}
 
 $("listen-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -72,16 +88,20 @@ $("listen-form").addEventListener("submit", (event) => {
     stopListening();
     stopListening = null;
     listeningTo = null;
+    sessionStorage.removeItem(SESSION_KEY);
     $("listen-button").textContent = "Start listening";
     $("session-id").disabled = false;
     return;
   }
-  listeningTo = $("session-id").value.trim();
-  $("agent-messages").replaceChildren();
-  stopListening = mountUntilPageHide(() => listen(listeningTo));
-  $("listen-button").textContent = "Stop listening";
-  $("session-id").disabled = true;
+  startListening($("session-id").value.trim());
 });
+
+const resumed = sessionStorage.getItem(SESSION_KEY);
+$("session-id").value = resumed || `session-${Math.random().toString(36).slice(2, 8)}`;
+if (resumed) {
+  startListening(resumed);
+  followRun(resumed);
+}
 
 $("run-form").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -245,3 +245,12 @@ def test_problems_are_reported_in_field_order_name_data_channels_socket_id_info(
     assert "socket_id" in refusal(broken)[1]
     broken["socket_id"] = "1.1"
     assert "'info'" in refusal(broken)[1]
+
+
+def test_data_too_deep_to_send_again_is_a_400() -> None:
+    """Found by fuzzing: an object ``data`` nested past orjson's 254 writable levels raised
+    TypeError, which the HTTP layer answered with a 500."""
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    assert refusal(event(data=deep)) == (400, "'data' is nested too deeply; send it as a string")
