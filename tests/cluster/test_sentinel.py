@@ -26,7 +26,7 @@ import pytest
 from tests.cluster.conftest import call, data, eventually, frames_until, presence_user
 from tests.support.pusher_js import PusherJsClient, PusherJsDriver
 from tests.support.raw_client import RawClient, sdk_for
-from tests.support.server import ROOT, TidingsServer
+from tests.support.server import ROOT, AppSpec, TidingsServer
 
 RESUME_WITHIN = 5.0  # seconds from the kill to the first event delivered again
 
@@ -35,7 +35,7 @@ def ticks(browser: PusherJsClient) -> list[int]:
     """The ``n`` of every tick a pusher-js client delivered to its application, in order."""
     return [
         (json.loads(e.data) if isinstance(e.data, str) else e.data)["n"]
-        for e in browser.events("stream", "tick")
+        for e in browser.events(None, "tick")
     ]
 
 
@@ -142,6 +142,7 @@ class Stream:
     an app server would; notes which ones were answered 200 and which were refused."""
 
     nodes: list[TidingsServer]
+    channel: str
     accepted: dict[int, float] = field(default_factory=dict)  # n -> when it was answered
     refused: dict[int, str] = field(default_factory=dict)  # n -> the SDK's error
     unanswered: dict[int, str] = field(default_factory=dict)
@@ -152,7 +153,7 @@ class Stream:
         n = 0
         while not self.stop.is_set():
             try:
-                sdks[n % len(sdks)].trigger("stream", "tick", {"n": n})
+                sdks[n % len(sdks)].trigger(self.channel, "tick", {"n": n})
                 self.accepted[n] = time.monotonic()
             except pusher.errors.PusherBadStatus as error:
                 self.refused[n] = str(error)
@@ -198,6 +199,18 @@ async def test_a_killed_master_loses_no_event_answered_200(
 ) -> None:
     setup, nodes = make_sentinel_cluster()
     await the_master_moves_during_a_stream(nodes, setup.kill_master, killed=True, pusher_js=True)
+
+
+async def test_a_killed_master_loses_nothing_on_a_history_channel(
+    make_sentinel_cluster: Callable[..., Any],
+) -> None:
+    """A channel with history is published by its own script, not gated: a node that was not
+    subscribed on the new master yet reads what it missed from the stream instead."""
+    app = AppSpec(settings={"history": [{"channels": "kept-*", "max_events": 1000}]})
+    setup, nodes = make_sentinel_cluster(app=app)
+    await the_master_moves_during_a_stream(
+        nodes, setup.kill_master, killed=True, channel="kept-stream"
+    )
 
 
 async def test_a_killed_master_with_two_workers_per_node(
@@ -246,11 +259,15 @@ async def test_subscriptions_killed_on_the_master_lose_no_event_answered_200(
 
 
 async def the_master_moves_during_a_stream(
-    nodes: list[TidingsServer], move: Callable[[], object], killed: bool, pusher_js: bool = False
+    nodes: list[TidingsServer],
+    move: Callable[[], object],
+    killed: bool,
+    pusher_js: bool = False,
+    channel: str = "stream",
 ) -> None:
     """Listeners on every node, a stream of triggers through every node, then ``move`` the
     master: every trigger answered 200 reaches every listener, once; the others were 503."""
-    stream, probe = Stream(nodes), Probe(nodes)
+    stream, probe = Stream(nodes, channel), Probe(nodes)
     async with contextlib.AsyncExitStack() as stack:
         # Two listeners per node (per port: with --workers 2 the kernel picks the worker),
         # and with ``pusher_js`` a pusher-js client on each node too.
@@ -262,9 +279,9 @@ async def the_master_moves_during_a_stream(
         drivers = [stack.enter_context(PusherJsDriver(node)) for node in nodes if pusher_js]
         browsers = [driver.client() for driver in drivers]
         for browser in browsers:
-            await asyncio.to_thread(browser.subscribe, "stream")
+            await asyncio.to_thread(browser.subscribe, channel)
         for listener in listeners:
-            await listener.client.subscribe("stream")
+            await listener.client.subscribe(channel)
             reader = asyncio.create_task(listener.run())
             stack.callback(reader.cancel)
         threads = []
