@@ -360,6 +360,52 @@ class TidingsScraped(Tidings):
         super().stop()
 
 
+class TidingsSentinel(Tidings):
+    """``--workers 2`` on Redis behind Sentinel (a master, a replica, one sentinel of their
+    own, children of the supervisor like tidings-2w's redis-server): what the gated publish and
+    the replication stream cost, next to tidings-2w."""
+
+    name = "tidings-2w-sentinel"
+    cpus = "0,1"
+
+    def command(self) -> list[str]:
+        workdir = Path(self.workdir.name)
+        master, replica, sentinel = free_port(), free_port(), free_port()
+        self.pidfiles = [workdir / f"{name}.pid" for name in ("master", "replica", "sentinel")]
+        for name in ("master", "replica"):
+            (workdir / name).mkdir(exist_ok=True)
+        conf = workdir / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor bench 127.0.0.1 {master} 1\n"
+        )
+        common = "--bind 127.0.0.1 --save '' --appendonly no"
+        master_pid, replica_pid, sentinel_pid = self.pidfiles
+        launch = (
+            f"redis-server --port {master} {common} --dir {workdir}/master "
+            f"--pidfile {master_pid} >/dev/null & "
+            f"redis-server --port {replica} {common} --dir {workdir}/replica "
+            f"--replicaof 127.0.0.1 {master} --pidfile {replica_pid} >/dev/null & "
+            f"redis-server {conf} --sentinel --pidfile {sentinel_pid} >/dev/null & "
+            'exec "$0" "$@"'
+        )
+        self.sentinel = f"127.0.0.1:{sentinel}"
+        return ["bash", "-c", launch, *super().command(), "--workers", "2"]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **super().environment(),
+            "TIDINGS_REDIS_SENTINELS": self.sentinel,
+            "TIDINGS_REDIS_SENTINEL_MASTER": "bench",
+        }
+
+    def stop(self) -> None:
+        super().stop()
+        for pidfile in self.pidfiles:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+
+
 class TidingsStatic(Tidings):
     """Apps from the config file alone (``apps_database_url = "none"``): the baseline that the
     app database's cost is measured against."""
@@ -520,6 +566,7 @@ class Soketi(ServerProcess):
 SERVERS: dict[str, type[ServerProcess]] = {
     "tidings": Tidings,
     "tidings-2w": TidingsWorkers,
+    "tidings-2w-sentinel": TidingsSentinel,
     "tidings-base": TidingsBaseline,
     "tidings-scraped": TidingsScraped,
     "tidings-console": TidingsConsole,

@@ -65,6 +65,10 @@ class ServerSettings:
     webhook_backoff_max: float = 60.0
     # Scale-out (docs/cluster.md): with a Redis URL, every node shares state through Redis.
     redis_url: str = ""
+    # Or Redis behind Sentinel: the sentinels' "host:port"s and the name of the master they
+    # watch; the node follows a failover (hub/redis/sentinel.py).
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = ""
     redis_prefix: str = "tidings"
     # Bound on each Redis round trip, so a Redis outage costs an error, never a hung loop.
     redis_timeout: float = 2.0
@@ -140,11 +144,11 @@ def _coerce(where: str, name: str, kind: Any, value: Any) -> Any:
             raise ConfigError(f"{where}: '{name}' must be a string, got {value!r}")
         return str(value)
     if kind == tuple[str, ...]:
-        if isinstance(value, str):  # environment and flags: comma-separated
-            value = [item.strip() for item in value.split(",") if item.strip()]
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        # The environment (and a CLI flag) gives one comma-separated string; TOML a list.
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
             raise ConfigError(f"{where}: '{name}' must be a list of strings, got {value!r}")
-        return tuple(value)
+        return tuple(item.strip() for item in items if item.strip())
     raise ConfigError(f"{where}: '{name}' cannot be set here")
 
 
@@ -325,10 +329,11 @@ def load(
 def _check_cluster(server: ServerSettings) -> None:
     if server.workers < 1:
         raise ConfigError("'workers' must be 1 or more")
-    if server.workers > 1 and not server.redis_url:
+    _check_sentinels(server)
+    if server.workers > 1 and not (server.redis_url or server.redis_sentinels):
         raise ConfigError(
             f"--workers {server.workers} needs shared state: pass --redis-url redis://host:6379 "
-            "(or set TIDINGS_REDIS_URL, or [server] redis_url)"
+            "(or set TIDINGS_REDIS_URL, or [server] redis_url, or redis_sentinels)"
         )
     if server.redis_url and not server.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
@@ -371,3 +376,38 @@ def _check_proxies(server: ServerSettings) -> None:
             "'proxy_protocol' with TLS is not supported: let the proxy terminate TLS "
             "(and send the PROXY header on the plain connection), or drop one of them"
         )
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as a (host, port) pair; ValueError if malformed."""
+    host, sep, port = entry.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(entry)
+    return host, int(port)
+
+
+def _check_sentinels(server: ServerSettings) -> None:
+    sentinels, master = server.redis_sentinels, server.redis_sentinel_master
+    if sentinels and server.redis_url:
+        raise ConfigError(
+            "set either 'redis_url' (one Redis) or 'redis_sentinels' (Redis behind Sentinel), "
+            "not both"
+        )
+    if sentinels and not master:
+        raise ConfigError(
+            "'redis_sentinels' needs the name of the master they watch: set "
+            'redis_sentinel_master = "mymaster" (or TIDINGS_REDIS_SENTINEL_MASTER)'
+        )
+    if master and not sentinels:
+        raise ConfigError(
+            "'redis_sentinel_master' needs the sentinels to ask: set "
+            'redis_sentinels = ["host:26379", ...] (or TIDINGS_REDIS_SENTINELS=host:26379,...)'
+        )
+    for entry in sentinels:
+        try:
+            sentinel_address(entry)
+        except ValueError:
+            raise ConfigError(
+                f"'redis_sentinels': {entry!r} is not host:port (for example 10.0.0.5:26379)"
+            ) from None

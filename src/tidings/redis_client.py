@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from tidings.config import ServerSettings
+from tidings.config import ServerSettings, sentinel_address
 from tidings.metrics.figures import redis_round_trip_errors
 from tidings.unavailable import HubUnavailable
 
@@ -22,19 +23,38 @@ T = TypeVar("T")
 FAILURES = (RedisError, OSError, TimeoutError)
 
 
+class SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Connections to whichever server the sentinels name as master (asked at each connect),
+    from a pool that blocks when full, as for one Redis."""
+
+
 def connect(settings: ServerSettings) -> Redis:
     """A client whose every call fails within about ``redis_timeout`` instead of retrying for
     long. One retry on a broken connection, since pooled connections all break when Redis
     restarts; none on a timeout, which may hide a script that did run."""
     # A blocking pool: a burst of calls waits for a free connection (boundedly) instead of
     # failing with "too many connections" and sending the node into re-registration.
+    bounds: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout,
+        "socket_connect_timeout": settings.redis_timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    }
+    if settings.redis_sentinels:
+        # The sentinels' own clients get the same bounds; a dead sentinel is skipped.
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            [sentinel_address(entry) for entry in settings.redis_sentinels],
+            sentinel_kwargs=dict(bounds),
+        )
+        client: Redis = sentinel.master_for(
+            settings.redis_sentinel_master,
+            connection_pool_class=SentinelPool,
+            max_connections=64,
+            timeout=settings.redis_timeout,
+            **bounds,
+        )
+        return client
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        max_connections=64,
-        timeout=settings.redis_timeout,
+        settings.redis_url, max_connections=64, timeout=settings.redis_timeout, **bounds
     )
     return Redis(connection_pool=pool)
 

@@ -1,4 +1,5 @@
-"""Three tidings nodes on loopback ports sharing one real redis-server."""
+"""Three tidings nodes on loopback ports sharing one real redis-server (or two on Redis behind
+Sentinel: 1 master, 1 replica, 3 sentinels)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.raw_client import RawClient
+from tests.support.redis_sentinel import SentinelSetup
 from tests.support.redis_server import RedisServer
 from tests.support.server import AppSpec, TidingsServer
 
@@ -63,6 +65,29 @@ def make_cluster() -> Iterator[Callable[..., tuple[RedisServer, list[TidingsServ
         for node in nodes:
             node.stop()
         redis.stop()
+
+
+@pytest.fixture
+def make_sentinel_cluster() -> Iterator[Callable[..., tuple[SentinelSetup, list[TidingsServer]]]]:
+    """An own master, replica and 3 sentinels (docs/cluster.md), and nodes that use them."""
+    started: list[tuple[SentinelSetup, list[TidingsServer]]] = []
+
+    def start(app: AppSpec | None = None, count: int = 2, **server: Any) -> Any:
+        setup = SentinelSetup()
+        started.append((setup, []))
+        setup.start()
+        # node_timeout above the failover time: a longer outage would have the nodes reap
+        # each other, and docs/cluster.md says what that costs.
+        settings: dict[str, Any] = {"node_timeout": 10, **setup.settings(), **server}
+        for _ in range(count):
+            started[-1][1].append(TidingsServer([app or AppSpec()], dict(settings)).start())
+        return setup, started[-1][1]
+
+    yield start
+    for setup, nodes in started:
+        for node in nodes:
+            node.stop()
+        setup.__exit__()
 
 
 def presence_user(user_id: str, **info: Any) -> dict[str, Any]:

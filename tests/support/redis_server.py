@@ -11,8 +11,9 @@ from tests.support.server import free_port
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.args = args  # more redis-server options, e.g. ("--replicaof", host, port)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,6 +35,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

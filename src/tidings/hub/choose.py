@@ -10,7 +10,7 @@ from tidings.ratelimit import MemoryRateLimiter, RateLimiter
 
 
 def shared_state(settings: ServerSettings, bus: EventBus) -> tuple[Adapter, RateLimiter]:
-    if not settings.redis_url:
+    if not (settings.redis_url or settings.redis_sentinels):
         ttl = departure_ttl(settings.webhook_vacate_delay)
         return MemoryAdapter(bus, departure_ttl=ttl), MemoryRateLimiter()
     try:  # redis-py is the optional 'redis' extra

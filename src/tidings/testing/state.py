@@ -44,7 +44,14 @@ TEST_SERVER_SETTINGS: Mapping[str, Any] = {
     "shutdown_grace": 1.0,
 }
 _FIXED_APP = ("id", "key", "secret")  # the application under test was given these once
-_FIXED_SERVER = ("host", "port", "redis_url", "workers")
+_FIXED_SERVER = (
+    "host",
+    "port",
+    "redis_url",
+    "redis_sentinels",
+    "redis_sentinel_master",
+    "workers",
+)
 
 
 def app_settings(values: Mapping[str, Any]) -> App:

@@ -1,7 +1,8 @@
 """The Adapter contract (hub/base.py), run against every driver.
 
-Each test runs on ``MemoryAdapter`` and on ``RedisAdapter`` backed by a real redis-server (one
-per module, FLUSHALL and a fresh key prefix per test). The ``two_nodes`` tests put two Redis
+Each test runs on ``MemoryAdapter``, on ``RedisAdapter`` backed by a real redis-server (one
+per module, FLUSHALL and a fresh key prefix per test), and on ``RedisAdapter`` reaching Redis
+through Sentinel (1 master, 1 replica, 3 sentinels). The ``two_nodes`` tests put two Redis
 adapters on the same store, as two tidings nodes of one cluster. Everything is in-process: no
 tidings server, only the adapters and fake subscribers from contract_support.
 """
@@ -16,6 +17,7 @@ import orjson
 import pytest
 import redis as redis_sync
 
+from tests.support.redis_sentinel import SentinelSetup
 from tests.support.redis_server import RedisServer
 from tests.unit.hub.contract_support import Message, Recorder, Socket, names, settle, until
 from tidings.apps import App, WebhookTarget
@@ -43,9 +45,10 @@ VACATE_DELAY = 3.0  # webhook_vacate_delay of the adapters that keep departure m
 class Driver:
     """Starts adapters of one kind. Redis ones share a store and a prefix: nodes of a cluster."""
 
-    def __init__(self, kind: str, redis_url: str = "") -> None:
+    def __init__(self, kind: str, store: dict[str, Any] | None = None, port: int = 0) -> None:
         self.kind = kind
-        self._redis_url = redis_url
+        self._store = store or {}  # redis_url, or redis_sentinels and redis_sentinel_master
+        self.port = port  # the Redis (master) the store is on, for tests that cut it off
         self._prefix = f"contract-{uuid.uuid4().hex[:12]}"
         self._started: list[Adapter] = []
         self._recorders: dict[int, Recorder] = {}
@@ -59,7 +62,7 @@ class Driver:
             adapter = MemoryAdapter(bus, departure_ttl=ttl)
         else:
             settings = ServerSettings(
-                redis_url=self._redis_url,
+                **self._store,
                 redis_prefix=self._prefix,
                 redis_timeout=2.0,
                 node_timeout=10.0,
@@ -86,26 +89,35 @@ def contract_redis() -> Iterator[RedisServer]:
         yield server
 
 
-def _fresh_store(server: RedisServer) -> str:
-    client = redis_sync.Redis.from_url(server.url)
-    try:
+@pytest.fixture(scope="module")
+def contract_sentinel() -> Iterator[SentinelSetup]:
+    with SentinelSetup() as setup:
+        yield setup
+
+
+def _fresh_store(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], int]:
+    """The settings of a flushed Redis (one redis-server, or the master behind Sentinel) and
+    the port it listens on."""
+    if kind == "sentinel":
+        setup: SentinelSetup = request.getfixturevalue("contract_sentinel")
+        with setup.master_client() as client:
+            client.flushall()
+            return setup.settings(), int(client.connection_pool.connection_kwargs["port"])
+    server: RedisServer = request.getfixturevalue("contract_redis")
+    with redis_sync.Redis.from_url(server.url) as client:
         client.flushall()
-    finally:
-        client.close()
-    return server.url
+    return {"redis_url": server.url}, server.port
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    """ "" for the memory driver; a flushed redis-server's URL for the Redis driver."""
-    if request.param == "memory":
-        return ""
-    return _fresh_store(request.getfixturevalue("contract_redis"))
+@pytest.fixture(params=["memory", "redis", "sentinel"])
+def store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """No settings for the memory driver; a flushed Redis for the Redis driver."""
+    return {} if request.param == "memory" else _fresh_store(request, request.param)[0]
 
 
 @pytest.fixture
-async def driver(store_url: str) -> AsyncIterator[Driver]:
-    started = Driver("redis" if store_url else "memory", store_url)
+async def driver(store: dict[str, Any]) -> AsyncIterator[Driver]:
+    started = Driver("redis" if store else "memory", store)
     yield started
     await started.close()
 
@@ -126,9 +138,9 @@ async def departing(driver: Driver) -> Adapter:
     return await driver.start(departures=True)
 
 
-@pytest.fixture
-async def redis_driver(contract_redis: RedisServer) -> AsyncIterator[Driver]:
-    started = Driver("redis", _fresh_store(contract_redis))
+@pytest.fixture(params=["redis", "sentinel"])
+async def redis_driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
+    started = Driver("redis", *_fresh_store(request, request.param))
     yield started
     await started.close()
 

@@ -11,7 +11,6 @@ import pytest
 import redis as redis_sync
 
 from tests.support.cut_proxy import CutProxy
-from tests.support.redis_server import RedisServer
 from tests.unit.hub import test_contract as contract
 from tests.unit.hub.contract_support import Socket, settle, unframe, until
 from tests.unit.hub.test_contract import APP, Driver, connect
@@ -24,7 +23,8 @@ from tidings.protocol import messages
 
 # The contract suite's fixtures: every driver, and two Redis nodes sharing one store.
 contract_redis = contract.contract_redis
-store_url = contract.store_url
+contract_sentinel = contract.contract_sentinel
+store = contract.store
 driver = contract.driver
 adapter = contract.adapter
 redis_driver = contract.redis_driver
@@ -127,12 +127,12 @@ async def test_every_node_delivers_in_the_same_serial_order(
 
 
 async def test_a_redis_flush_starts_a_new_epoch(
-    two_nodes: tuple[Adapter, Adapter], contract_redis: RedisServer
+    redis_driver: Driver, two_nodes: tuple[Adapter, Adapter]
 ) -> None:
     a, _ = two_nodes
     await a.publish_history(APP.id, CHANNEL, RULE, event(1))
     before = await a.history(APP.id, CHANNEL, RULE, 0, 10)
-    client = redis_sync.Redis.from_url(contract_redis.url)
+    client = redis_sync.Redis(port=redis_driver.port)
     try:
         client.flushall()
     finally:
@@ -143,12 +143,9 @@ async def test_a_redis_flush_starts_a_new_epoch(
 
 
 @pytest.fixture
-async def cut_off_node(
-    redis_driver: Driver, contract_redis: RedisServer
-) -> AsyncIterator[tuple[RedisAdapter, CutProxy]]:
+async def cut_off_node(redis_driver: Driver) -> AsyncIterator[tuple[RedisAdapter, CutProxy]]:
     """A node reaching Redis through a proxy the test can cut (its pub/sub included)."""
-    port = int(contract_redis.url.rsplit(":", 1)[1].split("/")[0])
-    proxy = CutProxy(port).start()
+    proxy = CutProxy(redis_driver.port).start()
     settings = ServerSettings(
         redis_url=f"redis://127.0.0.1:{proxy.port}",
         redis_prefix=redis_driver._prefix,

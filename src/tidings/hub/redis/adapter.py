@@ -32,6 +32,7 @@ from tidings.hub.local import presence_full
 from tidings.hub.redis.nodes import Nodes
 from tidings.hub.redis.reads import SharedReads
 from tidings.hub.redis.routes import TERMINATE, Routes
+from tidings.hub.redis.sentinel import Gate, MasterWatch
 from tidings.hub.redis.state import (
     ADD_CONNECTION,
     ANNOUNCE_COUNT,
@@ -60,7 +61,9 @@ class RedisAdapter(Adapter):
         self._keys = Keys(settings.redis_prefix)
         self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
         self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
-        self._routes = Routes(self._redis, self._keys, self._local, settings.redis_timeout)
+        sentinel = bool(settings.redis_sentinels)
+        gate = Gate(self._redis, self._keys, settings.node_timeout).publish if sentinel else None
+        self._routes = Routes(self._redis, self._keys, self._local, settings.redis_timeout, gate)
         self._reads = SharedReads(self._redis, self._keys)
         self._generation = 0
         self.node = f"{self._routes.origin}-0"  # renewed whenever Redis may have lost our share
@@ -70,6 +73,7 @@ class RedisAdapter(Adapter):
         self.stale = True  # our share in Redis may be missing: re-register when reachable
         self._topics = self._routes.topics
         self._nodes = Nodes(self, self._redis, self._keys, settings)
+        self._watch = MasterWatch(self._redis, self._topics, 0.5, self._moved) if sentinel else None
         self._scripts = {
             name: self._redis.register_script(source)
             for name, source in (
@@ -87,11 +91,18 @@ class RedisAdapter(Adapter):
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._topics.start()
+        if self._watch is not None:
+            await self._watch.start()
+            # Registered before listening, this node would hold the others' events back.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._topics.connected.wait(), self._settings.redis_timeout)
         await self._nodes.start()
 
     async def close(self) -> None:
         await self._nodes.close()
         await self._topics.close()
+        if self._watch is not None:
+            await self._watch.close()
         with contextlib.suppress(*FAILURES):
             await self._redis.aclose()
 
@@ -100,7 +111,8 @@ class RedisAdapter(Adapter):
         return self._redis
 
     def ready(self) -> bool:
-        return self._nodes.healthy and self._topics.connected.is_set()
+        known = self._watch is None or self._watch.known
+        return known and self._nodes.healthy and self._topics.connected.is_set()
 
     def connection_count(self) -> int:
         return self._connections
@@ -110,6 +122,10 @@ class RedisAdapter(Adapter):
 
     async def _script(self, name: str, app_id: str, *args: Any) -> Any:
         return await self._scripts[name](keys=[self._keys.app(app_id)], args=list(args))
+
+    def _moved(self) -> None:
+        """Sentinel named a new master: it may lack our last writes, so re-register there."""
+        self.stale = True
 
     def _lost(self, what: str, error: BaseException) -> None:
         """A change reached this node but not Redis: re-register our share once it is back."""
@@ -297,7 +313,7 @@ class RedisAdapter(Adapter):
     async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
         """Queue every PUBLISH before awaiting any, so they share one pipeline round trip."""
         sent = [
-            self._routes.publish("c", app_id, channel, (skip or "").encode(), payload)
+            self._routes.publish("c", app_id, channel, (skip or "").encode(), payload, True)
             for channel, payload, skip in outgoing
         ]
         await required(asyncio.gather(*sent))
@@ -340,11 +356,11 @@ class RedisAdapter(Adapter):
 
     # -- users --------------------------------------------------------------------------------
     async def send_to_user(self, app_id: str, user_id: str, payload: bytes) -> None:
-        await required(self._routes.publish("u", app_id, user_id, b"", payload))
+        await required(self._routes.publish("u", app_id, user_id, b"", payload, True))
         self._local.send_to_user(app_id, user_id, payload)
 
     async def terminate_user(self, app_id: str, user_id: str) -> None:
-        await required(self._routes.publish("u", app_id, user_id, TERMINATE, b""))
+        await required(self._routes.publish("u", app_id, user_id, TERMINATE, b"", True))
         self._local.terminate_user(app_id, user_id)
 
     async def sign_in(

@@ -29,6 +29,10 @@ from tidings.redis_client import FAILURES
 log = logging.getLogger("tidings.redis")
 
 
+def heartbeat_interval(node_timeout: float) -> float:
+    return min(1.0, node_timeout / 5)
+
+
 class Share(Protocol):
     """What this node holds in Redis, as node liveness needs to see it."""
 
@@ -51,7 +55,7 @@ class Nodes:
         self._redis = redis
         self._keys = keys
         self._ttl_ms = int(settings.node_timeout * 1000)
-        self._interval = min(1.0, settings.node_timeout / 5)
+        self._interval = heartbeat_interval(settings.node_timeout)
         self._epoch: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False

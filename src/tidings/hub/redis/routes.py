@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from tidings.hub.local import LocalSockets
 from tidings.hub.redis.history import HISTORY_ORIGIN, StreamHistory
-from tidings.hub.redis.publisher import Publisher
+from tidings.hub.redis.publisher import Publisher, Send
 from tidings.hub.redis.state import Keys
 from tidings.hub.redis.topics import Topics
 
@@ -33,12 +33,19 @@ class _Route:
 
 
 class Routes:
-    def __init__(self, redis: Redis, keys: Keys, local: LocalSockets, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        local: LocalSockets,
+        timeout: float,
+        gate: Send | None = None,
+    ) -> None:
         self.origin = secrets.token_hex(6)  # this process, in every message it publishes
         self._origin = self.origin.encode()
         self._keys = keys
         self._local = local
-        self._publisher = Publisher(redis)
+        self._publisher = Publisher(redis, gate)
         self._routes: dict[bytes, _Route] = {}
         self.history = StreamHistory(redis, keys, local)
         self.topics = Topics(
@@ -72,10 +79,17 @@ class Routes:
         await self.topics.drop(topic)
 
     def publish(
-        self, kind: TopicKind, app_id: str, name: str, arg: bytes, payload: bytes
+        self,
+        kind: TopicKind,
+        app_id: str,
+        name: str,
+        arg: bytes,
+        payload: bytes,
+        gated: bool = False,
     ) -> asyncio.Future[None]:
+        """``gated``: what the HTTP API answers for (see Publisher)."""
         message = b"%s\n%s\n%s" % (self._origin, arg, payload)
-        return self._publisher.publish(self.topic(kind, app_id, name), message)
+        return self._publisher.publish(self.topic(kind, app_id, name), message, gated)
 
     def _on_message(self, topic: bytes, data: bytes) -> None:
         origin, arg, payload = data.split(b"\n", 2)

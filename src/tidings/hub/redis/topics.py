@@ -3,7 +3,8 @@
 A topic is "wanted" from the first local socket that needs it to the last one leaving; ``want``
 returns once Redis has confirmed the SUBSCRIBE, so an event published after a client's
 subscription_succeeded cannot miss it. If the connection drops, a fresh one subscribes to every
-wanted topic again; what was published while it was down is lost (and said so in the log).
+wanted topic again; what was published while it was down is lost (and said so in the log),
+unless Sentinel's gated publish refused it (hub/redis/sentinel.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 
 from tidings.background import cancel_and_wait, spawn
 from tidings.metrics.figures import redis_round_trip_errors
@@ -53,6 +55,7 @@ class Topics:
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False  # see Nodes.close: a cancel can be absorbed inside redis-py
+        self._retry_now = asyncio.Event()  # cuts a reconnect back-off short
         self.connected = asyncio.Event()
 
     def start(self) -> None:
@@ -100,13 +103,30 @@ class Topics:
         """Drop the connection; the loop makes a new one and resubscribes."""
         pubsub, self._pubsub = self._pubsub, None
         self.connected.clear()
-        if pubsub is not None:
-            spawn(self._close_quietly(pubsub))
+        if pubsub is not None and pubsub.connection is not None:
+            # Only the socket: the loop may be reading it, and hands it back to the pool
+            # itself once it stopped (released now, another call could read it meanwhile).
+            spawn(self._disconnect_quietly(pubsub.connection))
+
+    def follow(self, address: tuple[str, int]) -> None:
+        """The master moved to ``address`` (Sentinel): resubscribe there now, unless the
+        connection already is there."""
+        pubsub = self._pubsub
+        connection = pubsub.connection if pubsub is not None else None
+        if connection is not None and (connection.host, connection.port) == address:
+            return
+        self.reconnect()
+        self._retry_now.set()
 
     async def _drop_connection(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             await self._close_quietly(pubsub)
+
+    @staticmethod
+    async def _disconnect_quietly(connection: Connection) -> None:
+        with contextlib.suppress(Exception):
+            await connection.disconnect()
 
     async def _close_quietly(self, pubsub: PubSub) -> None:
         connection = pubsub.connection
@@ -124,14 +144,15 @@ class Topics:
             first = False
             pubsub = self._redis.pubsub()
             try:
-                await asyncio.wait_for(pubsub.subscribe(self._home), self._timeout)
-                if pubsub.connection is not None:
-                    pubsub.connection.register_connect_callback(self._connection_remade)
                 for topic, ready in list(self._wanted.items()):
                     if ready.done():  # confirmed before the drop: confirm again
                         self._wanted[topic] = asyncio.get_running_loop().create_future()
-                if self._wanted:
-                    await asyncio.wait_for(pubsub.subscribe(*self._wanted), self._timeout)
+                # One SUBSCRIBE, home last: once the home topic is heard here, so is every
+                # wanted one (Sentinel's gated publish checks only the home topic).
+                topics = [*self._wanted, self._home]
+                await asyncio.wait_for(pubsub.subscribe(*topics), self._timeout)
+                if pubsub.connection is not None:
+                    pubsub.connection.register_connect_callback(self._connection_remade)
                 self._pubsub = pubsub
                 self.connected.set()
                 delay = 0.1
@@ -147,7 +168,9 @@ class Topics:
                 self._pubsub = None
             self.connected.clear()
             await self._close_quietly(pubsub)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
+            self._retry_now.clear()
             delay = min(delay * 2, 2.0)
 
     def _connection_remade(self, connection: object) -> None:

@@ -1,0 +1,102 @@
+"""Sentinel's gated publish (hub/redis/sentinel.py) on a real redis-server: a batch goes out
+only where every live node listens, else none of it does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ResponseError
+
+from tests.support.redis_server import RedisServer
+from tidings.hub.redis.sentinel import Gate
+from tidings.hub.redis.state import Keys
+
+KEYS = Keys("gate-test")
+NEWS = b"gate-test:1:c:news"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as redis:
+        yield redis
+
+
+@pytest.fixture
+async def redis(server: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis.from_url(server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+async def listen(redis: Redis, *topics: bytes) -> PubSub:
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(*topics)
+    for _ in topics:
+        assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"
+    return pubsub
+
+
+async def received(pubsub: PubSub) -> bytes:
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    assert message is not None, "nothing arrived"
+    return bytes(message["data"])
+
+
+async def register(redis: Redis, node: str, ttl_ms: int = 10_000) -> None:
+    await redis.sadd(KEYS.nodes, node)
+    await redis.set(KEYS.node(node), b"1", px=ttl_ms)
+
+
+async def test_a_batch_waits_for_every_live_node_to_listen(redis: Redis) -> None:
+    gate = Gate(redis, KEYS, node_timeout=10)
+    reader = await listen(redis, NEWS)
+    await gate.publish([(NEWS, b"alone")])  # no node registered: nobody to wait for
+    assert await received(reader) == b"alone"
+
+    await register(redis, "a1b2c3-2")  # a live node (generation 2) not listening yet
+    with pytest.raises(ResponseError, match="node a1b2c3 is not subscribed"):
+        await gate.publish([(NEWS, b"refused-1"), (NEWS, b"refused-2")])
+
+    node = await listen(redis, KEYS.node_topic("a1b2c3"))  # its own topic, heard here
+    await gate.publish([(NEWS, b"one"), (NEWS, b"two")])
+    assert [await received(reader), await received(reader)] == [b"one", b"two"]  # none refused
+    await node.aclose()
+    await reader.aclose()
+
+
+async def test_a_node_whose_key_expired_is_not_waited_for(redis: Redis) -> None:
+    gate = Gate(redis, KEYS, node_timeout=10)
+    reader = await listen(redis, NEWS)
+    await register(redis, "dead00-1")
+    await redis.delete(KEYS.node("dead00-1"))  # its heartbeat ran out: reaped soon
+    await gate.publish([(NEWS, b"delivered")])
+    assert await received(reader) == b"delivered"
+    await reader.aclose()
+
+
+async def test_a_node_that_stopped_beating_is_not_waited_for_on_a_settled_master(
+    redis: Redis,
+) -> None:
+    gate = Gate(redis, KEYS, node_timeout=10)  # beats every second: three missed is 3 s
+    reader = await listen(redis, NEWS)
+    await register(redis, "beats0-1", ttl_ms=9_950)  # beat 50 ms ago, not listening
+    await register(redis, "silent-1", ttl_ms=5_000)  # last beat 5 s ago: crashed
+    # A new master waits for every node whose key lives: nobody could beat there yet.
+    with pytest.raises(ResponseError, match=r"node (beats0|silent) is not subscribed"):
+        await gate.publish([(NEWS, b"refused")])
+
+    # This master has served longer than node_timeout: the silent node is given up on, the
+    # beating one is still waited for until it listens.
+    info = await redis.info("replication")
+    await redis.set(f"{KEYS.prefix}:master-since:{info['master_replid']}", 0)
+    with pytest.raises(ResponseError, match="node beats0 is not subscribed"):
+        await gate.publish([(NEWS, b"refused")])
+    node = await listen(redis, KEYS.node_topic("beats0"))
+    await gate.publish([(NEWS, b"delivered")])
+    assert await received(reader) == b"delivered"
+    await node.aclose()
+    await reader.aclose()
