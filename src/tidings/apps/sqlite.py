@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +20,8 @@ from typing import TypeVar
 
 from tidings.apps.codec import Row
 from tidings.apps.database import AppDatabase, DuplicateApp, StoreUnavailable
+
+OPEN_TIMEOUT = 10.0  # seconds other processes may hold the new file's first locks
 
 T = TypeVar("T")
 FILE_NAME = "apps.sqlite3"
@@ -78,14 +82,25 @@ class SqliteAppDatabase(AppDatabase):
 
     def _open_file(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            _migrate(db)
-        except BaseException:
-            db.close()
-            raise
-        return db
+        # The workers of --workers N open one file at once: switching a new file to WAL takes
+        # a lock SQLite does not wait for (no busy handler), so try again for a while.
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        for attempt in itertools.count(1):
+            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                _migrate(db)
+            except sqlite3.OperationalError as error:
+                db.close()
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(min(0.2, 0.01 * attempt))  # on the store's own thread
+                continue
+            except BaseException:
+                db.close()
+                raise
+            return db
+        raise AssertionError("unreachable")
 
     async def _connect(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tidings-apps-sqlite")
