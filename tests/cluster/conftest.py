@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,6 +89,19 @@ def make_sentinel_cluster() -> Iterator[Callable[..., tuple[SentinelSetup, list[
         for node in nodes:
             node.stop()
         setup.__exit__()
+
+
+async def connect_to_both_workers(server: TidingsServer, clients: list[RawClient]) -> None:
+    """Connect into ``clients`` until both of ``--workers 2`` hold some (at least 12 sockets).
+
+    /ready answered as soon as one worker listened; the kernel spreads sockets over the
+    workers bound so far, so connect until both have some (socket ids name the process)."""
+    deadline = time.monotonic() + 10
+    workers: set[str] = set()
+    while (len(workers) < 2 or len(clients) < 12) and time.monotonic() < deadline:
+        clients.append(await RawClient.connect(server))
+        workers.add(clients[-1].socket_id.split(".")[0])
+    assert len(workers) == 2
 
 
 def presence_user(user_id: str, **info: Any) -> dict[str, Any]:

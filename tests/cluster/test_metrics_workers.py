@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+from tests.cluster.conftest import connect_to_both_workers
 from tests.support.metrics import scrape_until
 from tests.support.raw_client import RawClient
 from tests.support.redis_server import RedisServer
@@ -16,12 +15,7 @@ async def test_any_workers_scrape_adds_up_every_worker(redis_server: RedisServer
     server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
     clients: list[RawClient] = []
     try:
-        deadline = time.monotonic() + 10
-        workers: set[str] = set()
-        while (len(workers) < 2 or len(clients) < 12) and time.monotonic() < deadline:
-            clients.append(await RawClient.connect(server))
-            workers.add(clients[-1].socket_id.split(".")[0])
-        assert len(workers) == 2
+        await connect_to_both_workers(server, clients)
         for client in clients:
             await client.subscribe("shared")
         # Several scrapes: the kernel hands each new HTTP connection to either worker.

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cluster.conftest import call, data
+from tests.cluster.conftest import call, connect_to_both_workers, data
 from tests.support.raw_client import RawClient, sdk_for
 from tests.support.redis_server import RedisServer
 from tests.support.server import ROOT, TidingsServer
@@ -37,14 +37,7 @@ async def test_two_workers_share_one_port_and_one_state_then_drain_on_sigterm(
     server = TidingsServer(server={"redis_url": redis_server.url, "workers": 2}).start()
     clients: list[RawClient] = []
     try:
-        # /ready answered as soon as one worker listened; the kernel spreads sockets over the
-        # workers bound so far, so connect until both have some (socket ids name the process).
-        deadline = time.monotonic() + 10
-        workers: set[str] = set()
-        while (len(workers) < 2 or len(clients) < 12) and time.monotonic() < deadline:
-            clients.append(await RawClient.connect(server))
-            workers.add(clients[-1].socket_id.split(".")[0])
-        assert len(workers) == 2
+        await connect_to_both_workers(server, clients)
         for client in clients:
             await client.subscribe("shared")
         await call(sdk_for(server).trigger, "shared", "hello", {"to": "all"})
