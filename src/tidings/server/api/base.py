@@ -18,6 +18,7 @@ from tidings.hub.base import HubUnavailable
 from tidings.metrics.figures import LATENCY_BOUNDS, Figures
 from tidings.metrics.figures import Endpoint as EndpointFigures
 from tidings.net.http import Request, Response
+from tidings.protocol.channels import channel_name_problem
 from tidings.protocol.errors import ApiError
 from tidings.protocol.signatures import verify_api_request
 from tidings.server.context import Context
@@ -32,6 +33,14 @@ class ApiRequest:
     params: dict[str, str]
     body: bytes
     match: dict[str, str]
+
+    def channel_name(self) -> str:
+        """The ``{channel_name}`` of the path, refused with 400 if it is no valid name."""
+        name = self.match["channel_name"]
+        problem = channel_name_problem(name, self.app.max_channel_name_length)
+        if problem:
+            raise ApiError(400, problem)
+        return name
 
     def json(self) -> dict[str, Any]:
         try:

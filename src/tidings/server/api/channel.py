@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from tidings.protocol.channels import channel_name_problem, channel_type
+from tidings.protocol.channels import channel_type
 from tidings.protocol.errors import ApiError
 from tidings.server.api.base import ApiRequest, Endpoint
 
@@ -18,10 +18,7 @@ class ShowChannel(Endpoint):
 
     async def handle(self, request: ApiRequest) -> Any:
         app = request.app
-        name = request.match["channel_name"]
-        problem = channel_name_problem(name, app.max_channel_name_length)
-        if problem:
-            raise ApiError(400, problem)
+        name = request.channel_name()
         kind = channel_type(name)
         info = {a for a in request.params.get("info", "").split(",") if a}
         unknown = info - {"user_count", "subscription_count", "cache"}

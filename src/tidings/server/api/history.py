@@ -6,7 +6,6 @@ from typing import Any
 
 import orjson
 
-from tidings.protocol.channels import channel_name_problem
 from tidings.protocol.errors import ApiError
 from tidings.server.api.base import ApiRequest, Endpoint
 
@@ -29,10 +28,7 @@ class ChannelHistory(Endpoint):
 
     async def handle(self, request: ApiRequest) -> Any:
         app = request.app
-        name = request.match["channel_name"]
-        problem = channel_name_problem(name, app.max_channel_name_length)
-        if problem:
-            raise ApiError(400, problem)
+        name = request.channel_name()
         rule = app.history_rule(name) if app.history else None
         if rule is None:
             raise ApiError(
