@@ -48,25 +48,15 @@ def diff(before: dict[str, App], after: dict[str, App]) -> list[Change]:
     return changes
 
 
-FOLLOW_RETRY = 1.0  # seconds before the follower starts again after an unexpected error
-
-
-class AppDatabase(ABC):
-    kind: ClassVar[str]  # for messages: "SQLite", "PostgreSQL"
-    location: str  # for messages: the file, or the URL without its password
+class Snapshot:
+    """Apps indexed by id and key, replaced whole; listeners hear what each replacement
+    changed. Lookups are one dict read: they run on every connect and API call."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, App] = {}
         self._by_key: dict[str, App] = {}
-        self._rows: dict[str, tuple[Row, App]] = {}  # a row read before is not parsed again
-        self._refused: set[Row] = set()  # invalid rows already logged
         self._listeners: list[ChangeListener] = []
-        self._follower: asyncio.Task[None] | None = None
-        self._refreshing = asyncio.Lock()
-        self.loaded = False  # a snapshot has been read at least once
-        self.outage = False
 
-    # -- what the server reads: the snapshot --------------------------------------------------
     def by_id(self, app_id: str) -> App | None:
         return self._by_id.get(app_id)
 
@@ -76,13 +66,41 @@ class AppDatabase(ABC):
     def all(self) -> list[App]:
         return list(self._by_id.values())
 
-    def ready(self) -> bool:
-        return self.loaded
-
     def watch(self, listener: ChangeListener) -> Callable[[], None]:
         """Call ``listener`` with what changed after each change of the snapshot."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def _replace(self, by_id: dict[str, App], by_key: dict[str, App]) -> None:
+        changes = diff(self._by_id, by_id)
+        self._by_id, self._by_key = by_id, by_key
+        if changes:
+            for listener in list(self._listeners):
+                try:
+                    listener(changes)
+                except Exception:  # one listener's failure must not stop the others
+                    log.exception("applying an app change failed")
+
+
+FOLLOW_RETRY = 1.0  # seconds before the follower starts again after an unexpected error
+
+
+class AppDatabase(Snapshot, ABC):
+    kind: ClassVar[str]  # for messages: "SQLite", "PostgreSQL"
+    location: str  # for messages: the file, or the URL without its password
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: dict[str, tuple[Row, App]] = {}  # a row read before is not parsed again
+        self._refused: set[Row] = set()  # invalid rows already logged
+        self._follower: asyncio.Task[None] | None = None
+        self._refreshing = asyncio.Lock()
+        self.loaded = False  # a snapshot has been read at least once
+        self.outage = False
+
+    # -- what the server reads: the snapshot --------------------------------------------------
+    def ready(self) -> bool:
+        return self.loaded
 
     # -- life cycle ---------------------------------------------------------------------------
     async def open(self, *, follow: bool = True) -> None:
@@ -181,15 +199,8 @@ class AppDatabase(ABC):
             parsed[row.id] = (row, app)
             by_id[app.id] = app
             by_key[app.key] = app
-        changes = diff(self._by_id, by_id)
-        self._rows, self._by_id, self._by_key = parsed, by_id, by_key
-        self.loaded = True
-        if changes:
-            for listener in list(self._listeners):
-                try:
-                    listener(changes)
-                except Exception:  # one listener's failure must not stop the others
-                    log.exception("applying an app change failed")
+        self._rows, self.loaded = parsed, True
+        self._replace(by_id, by_key)
 
     # -- what a driver supplies ---------------------------------------------------------------
     @abstractmethod

@@ -10,44 +10,28 @@ the database replaces it, so its well-known secret never guards a real app.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from tidings.apps.app import App
-from tidings.apps.database import AppDatabase, diff
-from tidings.apps.store import ChangeListener
+from tidings.apps.database import AppDatabase, Snapshot
 
 log = logging.getLogger("tidings.apps")
 
 
-class AppDirectory:
+class AppDirectory(Snapshot):
     def __init__(
         self, static: Sequence[App], database: AppDatabase, dev_app: App | None = None
     ) -> None:
         self.static = tuple(static)
         self.database = database
         self.dev_app = dev_app
-        self._by_id: dict[str, App] = {}
-        self._by_key: dict[str, App] = {}
-        self._listeners: list[ChangeListener] = []
+        super().__init__()
         self._shadowed: set[str] = set()
         self._merge()
         database.watch(lambda changes: self._merge())
 
-    def by_id(self, app_id: str) -> App | None:
-        return self._by_id.get(app_id)
-
-    def by_key(self, key: str) -> App | None:
-        return self._by_key.get(key)
-
-    def all(self) -> list[App]:
-        return list(self._by_id.values())
-
     def ready(self) -> bool:
         return self.database.ready()
-
-    def watch(self, listener: ChangeListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     def is_static(self, app_id: str) -> bool:
         return any(app.id == app_id for app in self.static)
@@ -71,11 +55,4 @@ class AppDirectory:
         if self.dev_app is not None and not stored:
             by_id[self.dev_app.id] = self.dev_app
             by_key[self.dev_app.key] = self.dev_app
-        changes = diff(self._by_id, by_id)
-        self._by_id, self._by_key = by_id, by_key
-        if changes:
-            for listener in list(self._listeners):
-                try:
-                    listener(changes)
-                except Exception:  # one listener's failure must not stop the others
-                    log.exception("applying an app change failed")
+        self._replace(by_id, by_key)
