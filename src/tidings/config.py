@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tidings import redis_settings
 from tidings.apps.app import App, WebhookTarget
 from tidings.apps.history import parse_rules
 from tidings.apps.origins import normalize_pattern
@@ -72,6 +73,10 @@ class ServerSettings:
     redis_prefix: str = "tidings"
     # Bound on each Redis round trip, so a Redis outage costs an error, never a hung loop.
     redis_timeout: float = 2.0
+    # What a node can read back of a channel's events after its subscription dropped: each
+    # channel keeps at most this many, for this long after its last (hub/redis/streams.py).
+    redis_recovery_events: int = 1000
+    redis_recovery_seconds: float = 10.0
     # A node silent this long is declared dead and its members and counts are removed.
     node_timeout: float = 10.0
     # Processes sharing the port (SO_REUSEPORT); more than one needs redis_url.
@@ -329,15 +334,13 @@ def load(
 def _check_cluster(server: ServerSettings) -> None:
     if server.workers < 1:
         raise ConfigError("'workers' must be 1 or more")
-    _check_sentinels(server)
+    redis_problem = redis_settings.problem(server)
+    if redis_problem:
+        raise ConfigError(redis_problem)
     if server.workers > 1 and not (server.redis_url or server.redis_sentinels):
         raise ConfigError(
             f"--workers {server.workers} needs shared state: pass --redis-url redis://host:6379 "
             "(or set TIDINGS_REDIS_URL, or [server] redis_url, or redis_sentinels)"
-        )
-    if server.redis_url and not server.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(
-            f"'redis_url' must start with redis://, rediss:// or unix://, got {server.redis_url!r}"
         )
     if server.metrics_port and server.metrics_port == server.port:
         raise ConfigError(
@@ -376,38 +379,3 @@ def _check_proxies(server: ServerSettings) -> None:
             "'proxy_protocol' with TLS is not supported: let the proxy terminate TLS "
             "(and send the PROXY header on the plain connection), or drop one of them"
         )
-
-
-def sentinel_address(entry: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` too) as a (host, port) pair; ValueError if malformed."""
-    host, sep, port = entry.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(entry)
-    return host, int(port)
-
-
-def _check_sentinels(server: ServerSettings) -> None:
-    sentinels, master = server.redis_sentinels, server.redis_sentinel_master
-    if sentinels and server.redis_url:
-        raise ConfigError(
-            "set either 'redis_url' (one Redis) or 'redis_sentinels' (Redis behind Sentinel), "
-            "not both"
-        )
-    if sentinels and not master:
-        raise ConfigError(
-            "'redis_sentinels' needs the name of the master they watch: set "
-            'redis_sentinel_master = "mymaster" (or TIDINGS_REDIS_SENTINEL_MASTER)'
-        )
-    if master and not sentinels:
-        raise ConfigError(
-            "'redis_sentinel_master' needs the sentinels to ask: set "
-            'redis_sentinels = ["host:26379", ...] (or TIDINGS_REDIS_SENTINELS=host:26379,...)'
-        )
-    for entry in sentinels:
-        try:
-            sentinel_address(entry)
-        except ValueError:
-            raise ConfigError(
-                f"'redis_sentinels': {entry!r} is not host:port (for example 10.0.0.5:26379)"
-            ) from None

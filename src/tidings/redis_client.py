@@ -6,21 +6,26 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
-from tidings.config import ServerSettings, sentinel_address
+from tidings.config import ServerSettings
 from tidings.metrics.figures import redis_round_trip_errors
+from tidings.redis_settings import CLUSTER_SCHEMES, address, cluster_seeds
 from tidings.unavailable import HubUnavailable
 
 T = TypeVar("T")
 
 # A Redis that is down, restarting, cut off or too slow: redis-py raises its own errors, the
 # socket layer OSError, and its timeouts TimeoutError.
-FAILURES = (RedisError, OSError, TimeoutError)
+FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+# One Redis (alone or behind Sentinel), or a Redis Cluster: the calls tidings makes are the same.
+Client = Redis | RedisCluster
 
 
 class SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -28,7 +33,7 @@ class SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     from a pool that blocks when full, as for one Redis."""
 
 
-def connect(settings: ServerSettings) -> Redis:
+def connect(settings: ServerSettings) -> Client:
     """A client whose every call fails within about ``redis_timeout`` instead of retrying for
     long. One retry on a broken connection, since pooled connections all break when Redis
     restarts; none on a timeout, which may hide a script that did run."""
@@ -39,10 +44,20 @@ def connect(settings: ServerSettings) -> Redis:
         "socket_connect_timeout": settings.redis_timeout,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     }
+    if settings.redis_url.startswith(CLUSTER_SCHEMES):
+        # Any seed that answers tells the whole slot map; a MOVED reply updates it.
+        return RedisCluster(
+            startup_nodes=[
+                ClusterNode(host, port) for host, port in cluster_seeds(settings.redis_url)
+            ],
+            ssl=settings.redis_url.startswith("rediss+"),
+            max_connections=64,
+            **bounds,
+        )
     if settings.redis_sentinels:
         # The sentinels' own clients get the same bounds; a dead sentinel is skipped.
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            [sentinel_address(entry) for entry in settings.redis_sentinels],
+            [address(entry) for entry in settings.redis_sentinels],
             sentinel_kwargs=dict(bounds),
         )
         client: Redis = sentinel.master_for(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tidings.config import ConfigError, load, sentinel_address
+from tidings.config import ConfigError, load
+from tidings.redis_settings import address as sentinel_address
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from tidings.ratelimit.base import Decision
-from tidings.redis_client import required
+from tidings.redis_client import Client, required
 
 # KEYS[1] the window's counter; ARGV points, limit. Refused points are not counted, as in memory.
 CONSUME = """
@@ -22,7 +20,7 @@ return {1, used}
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: Client, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self._script = redis.register_script(CONSUME)
         self._prefix = prefix
         self._clock = clock  # wall clock: every node must agree on which second it is

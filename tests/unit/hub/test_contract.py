@@ -417,7 +417,9 @@ async def test_publish_reaches_every_subscriber_but_the_excluded(adapter: Adapte
     assert d.frames == []
 
 
-async def test_publish_many_delivers_in_order(adapter: Adapter) -> None:
+async def test_publish_many_delivers_in_order(adapter: Adapter, store: dict[str, Any]) -> None:
+    """In the order given, except across channels on a Redis Cluster: there each channel's
+    events travel through its own shard, so only the order within a channel holds."""
     both, only_a = await connect(adapter), await connect(adapter)
     await adapter.subscribe(both, "a", None)
     await adapter.subscribe(both, "b", None)
@@ -432,12 +434,11 @@ async def test_publish_many_delivers_in_order(adapter: Adapter) -> None:
     await adapter.publish_many(APP.id, outgoing)
     await until(lambda: len(both.frames) == 4 and len(only_a.frames) == 3)
     await settle(adapter)
-    assert [(m.event, m.channel) for m in both.messages()] == [
-        ("e1", "a"),
-        ("e2", "b"),
-        ("e4", "a"),
-        ("e5", "b"),
-    ]
+    expected = [("e1", "a"), ("e2", "b"), ("e4", "a"), ("e5", "b")]
+    got = [(m.event, m.channel) for m in both.messages()]
+    if str(store.get("redis_url", "")).startswith("redis+cluster://"):
+        got, expected = sorted(got, key=lambda m: m[1]), sorted(expected, key=lambda m: m[1])
+    assert got == expected
     assert [(m.event, m.channel) for m in only_a.messages()] == [
         ("e1", "a"),
         ("e3", "a"),

@@ -1,11 +1,13 @@
 """The Redis driver: many tidings processes and machines behave as one server.
 
-Each node keeps its own sockets in a ``LocalSockets`` and SUBSCRIBEs only to the pub/sub topics
-it has local sockets for; a publisher PUBLISHes once and writes to its own sockets directly, so
-a node's cost per message depends on its subscribers, not on the cluster's size. Counts,
-presence and sign-ins live in Redis hashes changed by Lua scripts (``redis_state``), which say
-atomically when a channel becomes occupied or vacated and a member first joins or last leaves:
-those frames and ``HubEvent``\\s fire once per cluster, on the node where it happened.
+Each node keeps its own sockets in a ``LocalSockets`` and subscribes only to the pub/sub topics
+it has local sockets for (sharded pub/sub on a Redis Cluster), so a node's cost per message
+depends on its subscribers, not on the cluster's size. A channel event goes through the
+channel's stream and serial (``streams``) and every node, the publishing one included,
+delivers it from the topic; what a node missed while its subscription was down it reads back.
+Counts, presence and sign-ins live in Redis hashes changed by Lua scripts (``state``), which
+say atomically when a channel becomes occupied or vacated and a member first joins or last
+leaves: those frames and ``HubEvent``\\s fire once per cluster, on the node where it happened.
 
 Failure: each node refreshes a heartbeat key; a node whose key expired is reaped by one
 survivor (``redis_nodes``). While Redis is away, local traffic carries on, cluster calls fail
@@ -38,17 +40,20 @@ from tidings.hub.redis.state import (
     ANNOUNCE_COUNT,
     JOIN,
     LEAVE,
-    REAP,
+    REAP_APP,
+    REAP_CHANNEL,
     REMOVE_CONNECTION,
     SIGN_IN,
     SIGN_OUT,
     Keys,
     text,
 )
+from tidings.hub.redis.streams import event_args
+from tidings.hub.redis.topics import Topics
 from tidings.metrics.figures import redis_round_trip_errors
 from tidings.protocol import messages
 from tidings.protocol.presence import Member
-from tidings.redis_client import FAILURES, connect, required
+from tidings.redis_client import FAILURES, Client, connect, required
 
 log = logging.getLogger("tidings.redis")
 
@@ -60,9 +65,16 @@ class RedisAdapter(Adapter):
         self._redis = connect(settings)
         self._keys = Keys(settings.redis_prefix)
         self._departure_ms = int(departure_ttl(settings.webhook_vacate_delay) * 1000)
+        # How much of an ordinary channel's traffic its stream keeps for a node to read back.
+        self._recovery = HistoryRule(
+            "*", settings.redis_recovery_events, settings.redis_recovery_seconds
+        )
         self._claims = 1 if self._departure_ms else 0  # JOIN claims departure marks
         sentinel = bool(settings.redis_sentinels)
-        gate = Gate(self._redis, self._keys, settings.node_timeout).publish if sentinel else None
+        gate = None
+        if sentinel:
+            assert isinstance(self._redis, Redis)  # Sentinel names one master, never a cluster
+            gate = Gate(self._redis, self._keys, settings.node_timeout).publish
         self._routes = Routes(self._redis, self._keys, self._local, settings.redis_timeout, gate)
         self._reads = SharedReads(self._redis, self._keys)
         self._generation = 0
@@ -73,7 +85,10 @@ class RedisAdapter(Adapter):
         self.stale = True  # our share in Redis may be missing: re-register when reachable
         self._topics = self._routes.topics
         self._nodes = Nodes(self, self._redis, self._keys, settings)
-        self._watch = MasterWatch(self._redis, self._topics, 0.5, self._moved) if sentinel else None
+        self._watch = None
+        if sentinel:
+            assert isinstance(self._redis, Redis) and isinstance(self._topics, Topics)
+            self._watch = MasterWatch(self._redis, self._topics, 0.5, self._moved)
         self._scripts = {
             name: self._redis.register_script(source)
             for name, source in (
@@ -84,7 +99,8 @@ class RedisAdapter(Adapter):
                 ("leave", LEAVE),
                 ("sign_in", SIGN_IN),
                 ("sign_out", SIGN_OUT),
-                ("reap", REAP),
+                ("reap_channel", REAP_CHANNEL),
+                ("reap_app", REAP_APP),
             )
         }
 
@@ -107,7 +123,7 @@ class RedisAdapter(Adapter):
             await self._redis.aclose()
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Client:
         return self._redis
 
     def ready(self) -> bool:
@@ -121,7 +137,13 @@ class RedisAdapter(Adapter):
         return self._nodes.count
 
     async def _script(self, name: str, app_id: str, *args: Any) -> Any:
+        """A script on the app's keys (connections, sign-ins)."""
         return await self._scripts[name](keys=[self._keys.app(app_id)], args=list(args))
+
+    async def _channel_script(self, name: str, app_id: str, channel: str, *args: Any) -> Any:
+        """A script on one channel's keys (subscriptions, presence)."""
+        keys = [self._keys.channel(app_id, channel)]
+        return await self._scripts[name](keys=keys, args=list(args))
 
     def _moved(self) -> None:
         """Sentinel named a new master: it may lack our last writes, so re-register there."""
@@ -143,7 +165,9 @@ class RedisAdapter(Adapter):
     async def _broadcast(
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
-        """To every subscriber in the cluster: PUBLISH once, write local sockets directly."""
+        """A ``pusher_internal`` frame to every subscriber in the cluster: published once, not
+        sequenced (it has no serial, and a history read must not return it); local sockets are
+        written to directly."""
         arg = except_socket_id.encode() if except_socket_id else b""
         await self._routes.publish("c", app_id, channel, arg, payload)
         self._local.deliver(app_id, channel, payload, except_socket_id)
@@ -197,26 +221,29 @@ class RedisAdapter(Adapter):
         local_count = self._local.join(app.id, channel, conn)
         if member is not None:
             self._local.add_member(app.id, channel, member)
-        if app.history and app.history_rule(channel) is not None:
+        if local_count == 1:  # this node's first: where delivery here starts, then listen
             topic = self._routes.topic("c", app.id, channel)
             with contextlib.suppress(*FAILURES):  # else the first message sets where it starts
-                await self._routes.history.track(topic, app.id, channel)
-        await self._routes.want("c", app.id, channel)
-        args: list[Any] = [node, channel, 1, -1, self._claims]
+                await self._routes.streams.track(topic, app.id, channel)
+            await self._routes.want("c", app.id, channel)
+        args: list[Any] = [node, 1, -1, self._claims]
         if member is not None:
             info = orjson.dumps(member.user_info)
             limit = app.max_presence_members_per_channel
-            args = [node, channel, 1, limit, self._claims, member.user_id, 1, info]
+            args = [node, 1, limit, self._claims, member.user_id, 1, info]
         try:
             await self._own_app(node, app.id)
-            result = await self._script("join", app.id, *args)
+            if local_count == 1:  # the reaper finds a dead node's channels here
+                await self._redis.sadd(self._keys.node_channels(app.id, node), channel)
+            result = await self._channel_script("join", app.id, channel, *args)
         except FAILURES as error:
             self._lost("a subscription", error)
             members = self._local.member_infos(app.id, channel) if member is not None else None
             return Joined(local_count, members)
         total, refused = int(result[0]), int(result[2])
         if refused:
-            await self._forget_local(conn, channel, member)
+            if not await self._forget_local(conn, channel, member):
+                await self._redis.srem(self._keys.node_channels(app.id, node), channel)
             raise presence_full(channel, app.max_presence_members_per_channel)
         flat = await self._announce_join(app.id, channel, result, conn.socket_id)
         members = None
@@ -283,7 +310,9 @@ class RedisAdapter(Adapter):
         user_id = member.user_id if member is not None else ""
         marks = self._departure_ms if conn.app.webhooks else 0
         try:
-            result = await self._script("leave", app_id, node, channel, user_id, marks)
+            result = await self._channel_script("leave", app_id, channel, node, user_id, marks)
+            if left == 0:
+                await self._redis.srem(self._keys.node_channels(app_id, node), channel)
         except FAILURES as error:
             self._lost("an unsubscription", error)
             return left
@@ -297,28 +326,27 @@ class RedisAdapter(Adapter):
     async def publish(
         self, app_id: str, channel: str, payload: bytes, except_socket_id: str | None = None
     ) -> None:
-        await required(self._broadcast(app_id, channel, payload, except_socket_id))
+        """A client event: sequenced, delivered from the topic on every node."""
+        fields = event_args(self._recovery, payload, except_socket_id, splice=False)
+        await required(self._routes.event(app_id, channel, fields))
 
     async def announce_subscription_count(self, app_id: str, channel: str) -> int:
         # The message is the frame with the count spliced in by the script; a channel name
         # (charset -a-zA-Z0-9_=@,.;) needs no JSON escaping. The template ends in the count
         # digit, then '}"}'.
         prefix, suffix = messages.subscription_count(channel, 0).rsplit(b"0", 1)
-        topic = self._routes.topic("c", app_id, channel)
-        count = await required(
-            self._script("announce_count", app_id, channel, topic, prefix, suffix)
-        )
-        return int(count)
+        command = self._routes.command
+        announce = self._channel_script("announce_count", app_id, channel, prefix, suffix, command)
+        return int(await required(announce))
 
     async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
-        """Queue every PUBLISH before awaiting any, so they share one pipeline round trip."""
+        """Queue every event before awaiting any, so they share one pipeline round trip."""
+        recovery, event = self._recovery, self._routes.event
         sent = [
-            self._routes.publish("c", app_id, channel, (skip or "").encode(), payload, True)
+            event(app_id, channel, event_args(recovery, payload, skip, splice=False), gated=True)
             for channel, payload, skip in outgoing
         ]
         await required(asyncio.gather(*sent))
-        for channel, payload, skip in outgoing:
-            self._local.deliver(app_id, channel, payload, skip)
 
     # -- history ------------------------------------------------------------------------------
     async def publish_history(
@@ -329,10 +357,11 @@ class RedisAdapter(Adapter):
         payload: bytes,
         except_socket_id: str | None = None,
     ) -> None:
-        """Delivered from the topic on every node, this one too (redis/history.py)."""
-        topic = self._routes.topic("c", app_id, channel)
-        history = self._routes.history
-        await required(history.publish(app_id, channel, rule, topic, payload, except_socket_id))
+        """Delivered from the topic on every node, this one too (redis/streams.py)."""
+        fields = event_args(rule, payload, except_socket_id, splice=True)
+        # Not gated, as before streams carried every channel: a client holds its serial and
+        # asks for what it missed itself (docs/history.md).
+        await required(self._routes.event(app_id, channel, fields))
 
     async def history(
         self,
@@ -343,9 +372,9 @@ class RedisAdapter(Adapter):
         limit: int,
         epoch: str | None = None,
     ) -> HistoryPage:
-        history = self._routes.history
-        page = await required(history.read(app_id, channel, rule, after, limit, epoch))
-        delivered = history.delivered(self._keys.channel_topic(app_id, channel))
+        streams = self._routes.streams
+        page = await required(streams.read(app_id, channel, rule, after, limit, epoch))
+        delivered = streams.delivered(self._keys.channel_topic(app_id, channel))
         if limit or delivered is None:
             return page
         # A subscription: Redis may hold serials this node has not delivered yet (they are on
@@ -445,7 +474,10 @@ class RedisAdapter(Adapter):
                 pipe.hincrby(conns, "#", count)
                 await pipe.execute()
         for app_id in self._local.app_ids():
-            for channel in self._local.channel_names(app_id):
+            channels = self._local.channel_names(app_id)
+            if channels:
+                await self._redis.sadd(self._keys.node_channels(app_id, node), *channels)
+            for channel in channels:
                 await self._restore_channel(node, app_id, channel, announce)
             for user_id, sockets in self._local.signed_in_users(app_id).items():
                 result = await self._script("sign_in", app_id, node, user_id, sockets)
@@ -456,10 +488,10 @@ class RedisAdapter(Adapter):
         count = len(self._local.subscribers(app_id, channel))
         if not count:
             return
-        args: list[Any] = [node, channel, count, -1, self._claims]
+        args: list[Any] = [node, count, -1, self._claims]
         for user_id, entry in self._local.members(app_id, channel).items():
             args += [user_id, entry.sockets, orjson.dumps(entry.user_info)]
-        result = await self._script("join", app_id, *args)
+        result = await self._channel_script("join", app_id, channel, *args)
         if announce:
             await self._announce_join(app_id, channel, result, None)
 
@@ -468,12 +500,16 @@ class RedisAdapter(Adapter):
         keys = self._keys
         for raw in await self._redis.smembers(keys.node_apps(node)):
             app_id = text(raw)
-            removed, vacated, offline = await self._script("reap", app_id, node, self._departure_ms)
-            for i in range(0, len(removed), 2):
-                await self._member_removed(app_id, removed[i].decode(), removed[i + 1].decode())
-            for channel in vacated:
-                self.bus.emit(HubEvent(HubEventKind.CHANNEL_VACATED, app_id, channel.decode()))
-            for user_id in offline:
+            for raw_channel in await self._redis.smembers(keys.node_channels(app_id, node)):
+                channel = text(raw_channel)
+                vacated, removed = await self._channel_script(
+                    "reap_channel", app_id, channel, node, self._departure_ms
+                )
+                for user_id in removed:
+                    await self._member_removed(app_id, channel, user_id.decode())
+                if int(vacated):
+                    self.bus.emit(HubEvent(HubEventKind.CHANNEL_VACATED, app_id, channel))
+            for user_id in await self._script("reap_app", app_id, node):
                 await self._announce_presence(app_id, user_id.decode(), "offline")
         await self._redis.delete(keys.node_apps(node), keys.node(node))
         await self._redis.srem(keys.nodes, node)

@@ -18,13 +18,11 @@ import logging
 import secrets
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from tidings.background import cancel_and_wait
 from tidings.config import ServerSettings
 from tidings.hub.redis.state import Keys, text
 from tidings.metrics.figures import redis_round_trip_errors
-from tidings.redis_client import FAILURES
+from tidings.redis_client import FAILURES, Client
 
 log = logging.getLogger("tidings.redis")
 
@@ -50,7 +48,7 @@ class Share(Protocol):
 
 
 class Nodes:
-    def __init__(self, share: Share, redis: Redis, keys: Keys, settings: ServerSettings) -> None:
+    def __init__(self, share: Share, redis: Client, keys: Keys, settings: ServerSettings) -> None:
         self._share = share
         self._redis = redis
         self._keys = keys

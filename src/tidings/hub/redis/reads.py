@@ -9,50 +9,63 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from tidings.hub.base import ChannelStats
 from tidings.hub.redis.state import Keys, text
 from tidings.protocol.channels import is_presence
-from tidings.redis_client import required
+from tidings.redis_client import Client, required
 
 
 class SharedReads:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Client, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
 
     async def channels(self, app_id: str) -> dict[str, ChannelStats]:
-        return await required(self._channels(self._keys.app(app_id)))
+        return await required(self._channels(app_id))
 
-    async def _channels(self, base: str) -> dict[str, ChannelStats]:
-        subs = await self._redis.hgetall(f"{base}subs")
-        counts = {text(name): int(count) for name, count in subs.items()}
-        presence = [name for name in counts if is_presence(name)]
-        users: dict[str, int] = {}
-        if presence:
+    async def _channels(self, app_id: str) -> dict[str, ChannelStats]:
+        """The union of every node's channel set, each channel's count read from its own
+        keys (on a cluster, from the shard that holds it)."""
+        keys = self._keys
+        nodes = [text(node) for node in await self._redis.smembers(keys.nodes)]
+        names: set[str] = set()
+        if nodes:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for name in presence:
-                    pipe.hlen(f"{base}pu:{name}")
-                users = dict(zip(presence, await pipe.execute(), strict=True))
-        return {
-            name: ChannelStats(count, users.get(name))
-            for name, count in counts.items()
-            if count > 0
-        }
+                for node in nodes:
+                    pipe.smembers(keys.node_channels(app_id, node))
+                for held in await pipe.execute():
+                    names.update(text(name) for name in held)
+        if not names:
+            return {}
+        ordered = sorted(names)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in ordered:
+                base = keys.channel(app_id, name)
+                pipe.hget(f"{base}n", "#")
+                if is_presence(name):
+                    pipe.hlen(f"{base}pu")
+            answers = iter(await pipe.execute())
+        result = {}
+        for name in ordered:
+            count = int(next(answers) or 0)
+            users = int(next(answers)) if is_presence(name) else None
+            if count > 0:
+                result[name] = ChannelStats(count, users)
+        return result
 
     async def channel(self, app_id: str, channel: str) -> ChannelStats:
-        return await required(self._channel(self._keys.app(app_id), channel))
+        return await required(self._channel(self._keys.channel(app_id, channel), channel))
 
     async def _channel(self, base: str, channel: str) -> ChannelStats:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(f"{base}subs", channel)
-            pipe.hlen(f"{base}pu:{channel}")
+            pipe.hget(f"{base}n", "#")
+            pipe.hlen(f"{base}pu")
             count, users = await pipe.execute()
         return ChannelStats(max(0, int(count or 0)), int(users) if is_presence(channel) else None)
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
-        found = await required(self._redis.hgetall(f"{self._keys.app(app_id)}pi:{channel}"))
+        found = await required(self._redis.hgetall(f"{self._keys.channel(app_id, channel)}pi"))
         return {text(user): orjson.loads(info) for user, info in found.items()}
 
     async def cache_get(self, app_id: str, channel: str) -> tuple[bytes, float] | None:

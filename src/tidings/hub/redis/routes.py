@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from tidings.hub.local import LocalSockets
-from tidings.hub.redis.history import HISTORY_ORIGIN, StreamHistory
 from tidings.hub.redis.publisher import Publisher, Send
+from tidings.hub.redis.shards import ShardedTopics
 from tidings.hub.redis.state import Keys
+from tidings.hub.redis.streams import SEQUENCED, ChannelStreams
 from tidings.hub.redis.topics import Topics
+from tidings.redis_client import Client
 
 TERMINATE = b"terminate"
 TopicKind = Literal["c", "u", "w"]
@@ -35,7 +37,7 @@ class _Route:
 class Routes:
     def __init__(
         self,
-        redis: Redis,
+        redis: Client,
         keys: Keys,
         local: LocalSockets,
         timeout: float,
@@ -45,17 +47,29 @@ class Routes:
         self._origin = self.origin.encode()
         self._keys = keys
         self._local = local
-        self._publisher = Publisher(redis, gate)
         self._routes: dict[bytes, _Route] = {}
-        self.history = StreamHistory(redis, keys, local)
-        self.topics = Topics(
-            redis,
-            keys.node_topic(self.origin),
-            self._on_message,
-            timeout,
-            on_reconnect=self.history.reconnecting,
-            on_confirmed=self.history.confirmed,
-        )
+        self.streams = ChannelStreams(redis, keys, local)
+        self.topics: Topics | ShardedTopics
+        if isinstance(redis, RedisCluster):  # sharded: a shard carries only its channels' events
+            self.command = "SPUBLISH"
+            self.topics = ShardedTopics(
+                redis,
+                self._on_message,
+                timeout,
+                on_reconnect=self.streams.reconnecting,
+                on_confirmed=self.streams.confirmed,
+            )
+        else:
+            self.command = "PUBLISH"
+            self.topics = Topics(
+                redis,
+                keys.node_topic(self.origin),
+                self._on_message,
+                timeout,
+                on_reconnect=self.streams.reconnecting,
+                on_confirmed=self.streams.confirmed,
+            )
+        self._publisher = Publisher(redis, self.command, gate)
 
     def topic(self, kind: TopicKind, app_id: str, name: str) -> bytes:
         if kind == "c":
@@ -75,7 +89,7 @@ class Routes:
     async def drop(self, kind: TopicKind, app_id: str, name: str) -> None:
         topic = self.topic(kind, app_id, name)
         del self._routes[topic]
-        self.history.untrack(topic)
+        self.streams.untrack(topic)
         await self.topics.drop(topic)
 
     def publish(
@@ -87,9 +101,15 @@ class Routes:
         payload: bytes,
         gated: bool = False,
     ) -> asyncio.Future[None]:
-        """``gated``: what the HTTP API answers for (see Publisher)."""
+        """A plain publish; ``gated``: what the HTTP API answers for (see Publisher)."""
         message = b"%s\n%s\n%s" % (self._origin, arg, payload)
         return self._publisher.publish(self.topic(kind, app_id, name), message, gated)
+
+    def event(
+        self, app_id: str, channel: str, fields: list[Any], gated: bool = False
+    ) -> asyncio.Future[None]:
+        """A channel event, sequenced (streams.py): every node delivers it from the topic."""
+        return self._publisher.sequence(self._keys.channel(app_id, channel), fields, gated)
 
     def _on_message(self, topic: bytes, data: bytes) -> None:
         origin, arg, payload = data.split(b"\n", 2)
@@ -98,8 +118,8 @@ class Routes:
             return  # our own PUBLISH: local sockets were written to directly
         local = self._local
         if route.kind == "c":
-            if origin == HISTORY_ORIGIN:  # serial order, gaps filled after a reconnect
-                self.history.received(topic, route.app_id, route.name, arg, payload)
+            if origin == SEQUENCED:  # serial order, gaps filled from the stream
+                self.streams.received(topic, route.app_id, route.name, arg, payload)
                 return
             except_socket_id = arg.decode() if arg else None
             local.deliver(route.app_id, route.name, payload, except_socket_id)

@@ -36,7 +36,9 @@ from redis.asyncio.client import PubSub
 
 from tidings.background import cancel_and_wait
 from tidings.hub.redis.nodes import heartbeat_interval
+from tidings.hub.redis.publisher import Outbound
 from tidings.hub.redis.state import Keys
+from tidings.hub.redis.streams import SEQUENCE, new_epoch
 from tidings.hub.redis.topics import Topics
 from tidings.metrics.figures import redis_round_trip_errors
 from tidings.redis_client import FAILURES, SentinelPool
@@ -45,13 +47,17 @@ log = logging.getLogger("tidings.redis")
 
 # KEYS[1] the set of node ids; ARGV node key prefix, node topic prefix, prefix of the key
 # noting when this master took its first gated batch, node_timeout in ms, the heartbeat age
-# that says "gone" in ms, then (topic, message) pairs. A node id is its process's origin, '-',
+# that says "gone" in ms, an epoch for channels that start one, then per message seven fields:
+# 'p', topic, message and four blanks for a plain publish; 's', the channel's key base and
+# ``streams.event_args``' five for a channel event. A node id is its process's origin, '-',
 # a generation; the origin names its topic. A node not heard here is waited for while its
 # heartbeat key lives, unless this master has served longer than node_timeout (whoever was
 # alive at the switch has beaten here since) and the node stopped beating: it crashed. The
 # master_replid is new with each promoted master and is not replicated data; the key noting
 # its start lasts a day, then the next batch notes a new start.
-GATED_PUBLISH = """
+GATED_PUBLISH = (
+    SEQUENCE
+    + """
 local node_key, node_topic = ARGV[1], ARGV[2]
 local ttl, gone = tonumber(ARGV[4]), tonumber(ARGV[5])
 local since = ARGV[3] .. string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
@@ -68,9 +74,17 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     end
   end
 end
-for i = 6, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 7 do
+  if ARGV[i] == 'p' then
+    redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+  else
+    sequence(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+      ARGV[6], 'PUBLISH')
+  end
+end
 return 1
 """
+)
 
 SWITCH = "+switch-master"
 
@@ -91,11 +105,16 @@ class Gate:
             gone_ms,
         ]
 
-    async def publish(self, batch: Sequence[tuple[bytes, bytes]]) -> None:
-        args = list(self._head)
-        for topic, message in batch:
-            args += (topic, message)
+    async def publish(self, batch: Sequence[Outbound]) -> list[Any]:
+        """All of ``batch`` or, with an error, none of it."""
+        args = [*self._head, new_epoch()]
+        for outbound in batch:
+            if outbound.fields is None:
+                args += ("p", outbound.key, outbound.message, "", "", "", "")
+            else:
+                args += ("s", outbound.key, *outbound.fields)
         await self._script(keys=self._keys, args=args)
+        return [None] * len(batch)
 
 
 class MasterWatch:

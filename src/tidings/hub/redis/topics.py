@@ -3,8 +3,10 @@
 A topic is "wanted" from the first local socket that needs it to the last one leaving; ``want``
 returns once Redis has confirmed the SUBSCRIBE, so an event published after a client's
 subscription_succeeded cannot miss it. If the connection drops, a fresh one subscribes to every
-wanted topic again; what was published while it was down is lost (and said so in the log),
-unless Sentinel's gated publish refused it (hub/redis/sentinel.py).
+wanted topic again; the channel events published meanwhile are read back from their streams
+(streams.py), while ``pusher_internal`` frames and a user's events are lost (and said so in
+the log), unless Sentinel's gated publish refused them (hub/redis/sentinel.py). On a Redis
+Cluster, ``shards.ShardedTopics`` plays this part.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class Topics:
         """redis-py reconnected the pub/sub connection by itself (one retry on a broken
         socket) and resubscribed: messages may have been missed in between, as on our own
         reconnects. Called after redis-py's own callback has sent the SUBSCRIBEs."""
-        log.warning("Redis pub/sub connection was remade; messages in between may be lost")
+        log.warning("Redis pub/sub connection was remade; reading back what it missed")
         self._on_reconnect()
 
     async def _listen(self, pubsub: PubSub) -> None:
