@@ -109,14 +109,14 @@ async def test_a_channel_event_in_a_batch_gets_its_serial_and_a_place_in_the_str
     redis: Redis,
 ) -> None:
     gate = Gate(redis, KEYS, node_timeout=10)
-    base = KEYS.channel("1", "news")
-    reader = await listen(redis, KEYS.channel_topic("1", "news"))
+    topic, keys = KEYS.channel_topic("1", "news"), KEYS.stream("1", "news")
+    reader = await listen(redis, topic)
     rule = HistoryRule("*", max_events=10, ttl=60)
     for n in (1, 2):
         fields = event_args(rule, b'{"event":"e","data":"%d"}' % n, None, splice=False)
-        await gate.publish([Outbound(base, fields=fields)])
+        await gate.publish([Outbound(topic, fields=fields, keys=keys)])
     first, second = await received(reader), await received(reader)
     assert first.startswith(b"h\n1 ") and first.endswith(b'\n{"event":"e","data":"1"}')
     assert second.startswith(b"h\n2 ")
-    assert [entry_id for entry_id, _ in await redis.xrange(f"{base}h")] == [b"1-0", b"2-0"]
+    assert [entry_id for entry_id, _ in await redis.xrange(keys[0])] == [b"1-0", b"2-0"]
     await reader.aclose()

@@ -38,6 +38,7 @@ from tidings.hub.redis.sentinel import Gate, MasterWatch
 from tidings.hub.redis.state import (
     ADD_CONNECTION,
     ANNOUNCE_COUNT,
+    CLAIM,
     JOIN,
     LEAVE,
     REAP_APP,
@@ -101,6 +102,7 @@ class RedisAdapter(Adapter):
                 ("sign_out", SIGN_OUT),
                 ("reap_channel", REAP_CHANNEL),
                 ("reap_app", REAP_APP),
+                ("claim", CLAIM),
             )
         }
 
@@ -136,13 +138,14 @@ class RedisAdapter(Adapter):
     def node_count(self) -> int | None:
         return self._nodes.count
 
-    async def _script(self, name: str, app_id: str, *args: Any) -> Any:
-        """A script on the app's keys (connections, sign-ins)."""
-        return await self._scripts[name](keys=[self._keys.app(app_id)], args=list(args))
+    async def _script(self, name: str, app_id: str, node: str, *args: Any) -> Any:
+        """A script on the app's keys (connections, sign-ins) as node ``node``."""
+        keys = self._keys.app_state(app_id, node)
+        return await self._scripts[name](keys=keys, args=[node, *args])
 
     async def _channel_script(self, name: str, app_id: str, channel: str, *args: Any) -> Any:
-        """A script on one channel's keys (subscriptions, presence)."""
-        keys = [self._keys.channel(app_id, channel)]
+        """A script on one channel's keys (subscriptions, presence, departure marks)."""
+        keys = self._keys.channel_state(app_id, channel)
         return await self._scripts[name](keys=keys, args=list(args))
 
     def _moved(self) -> None:
@@ -335,8 +338,10 @@ class RedisAdapter(Adapter):
         # (charset -a-zA-Z0-9_=@,.;) needs no JSON escaping. The template ends in the count
         # digit, then '}"}'.
         prefix, suffix = messages.subscription_count(channel, 0).rsplit(b"0", 1)
-        command = self._routes.command
-        announce = self._channel_script("announce_count", app_id, channel, prefix, suffix, command)
+        topic, command = self._routes.topic("c", app_id, channel), self._routes.command
+        announce = self._channel_script(
+            "announce_count", app_id, channel, topic, prefix, suffix, command
+        )
         return int(await required(announce))
 
     async def publish_many(self, app_id: str, outgoing: list[Outgoing]) -> None:
@@ -445,13 +450,14 @@ class RedisAdapter(Adapter):
         if not self._departure_ms or not departures:
             return [True] * len(departures)
 
-        async def claim() -> list[bool]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in departures:
-                    pipe.delete(self._keys.departure(event.app_id, event.channel, event.user_id))
-                return [bool(deleted) for deleted in await pipe.execute()]
+        async def claim(event: HubEvent) -> bool:
+            mark = event.user_id or ""
+            return bool(await self._channel_script("claim", event.app_id, event.channel, mark))
 
-        return await required(claim())
+        async def claim_all() -> list[bool]:
+            return list(await asyncio.gather(*(claim(event) for event in departures)))
+
+        return await required(claim_all())
 
     # -- recovery (called by redis_nodes) -----------------------------------------------------
     def new_node_id(self) -> tuple[str, str]:

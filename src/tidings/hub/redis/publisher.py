@@ -8,7 +8,7 @@ API requests then cost one Redis round trip instead of one each. Order holds whe
 needs it: one publisher awaits each call before its next (an HTTP client's requests, a socket's
 client events), so its messages are never in two pipelines racing on different connections;
 messages issued together share one pipeline. redis-py does not pipeline scripts on a Redis
-Cluster: there each key's messages go one after another, the keys' in parallel.
+Cluster: there each topic's messages go one after another, the topics' in parallel.
 
 With Sentinel, what the HTTP API publishes (``gated``) goes through the gate instead, which
 refuses the batch unless every live node listens (hub/redis/sentinel.py); a socket's client
@@ -33,12 +33,13 @@ from tidings.redis_client import Client
 
 @dataclass(slots=True)
 class Outbound:
-    """A plain publish of ``message`` on the topic ``key``, or, with ``fields``
-    (``streams.event_args``), a channel event sequenced on the channel key base ``key``."""
+    """A plain publish of ``message`` on ``topic``, or, with ``fields`` (``streams.event_args``),
+    a channel event sequenced on its stream's ``keys`` (``Keys.stream``) and published there."""
 
-    key: bytes | str
+    topic: bytes
     message: bytes = b""
     fields: list[Any] | None = None
+    keys: list[str] = field(default_factory=list)
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -63,9 +64,11 @@ class Publisher:
         """Queue one publish; the future resolves when Redis has accepted it (or fails)."""
         return self._queued(Outbound(topic, message), gated)
 
-    def sequence(self, base: str, fields: list[Any], gated: bool = False) -> asyncio.Future[None]:
+    def sequence(
+        self, keys: list[str], topic: bytes, fields: list[Any], gated: bool = False
+    ) -> asyncio.Future[None]:
         """Queue one channel event (see ``Outbound``)."""
-        return self._queued(Outbound(base, fields=fields), gated)
+        return self._queued(Outbound(topic, fields=fields, keys=keys), gated)
 
     def _queued(self, outbound: Outbound, gated: bool) -> asyncio.Future[None]:
         if not self._queue and not self._gated:
@@ -98,17 +101,17 @@ class Publisher:
         async with self._redis.pipeline(transaction=False) as pipe:
             for outbound in batch:
                 if outbound.fields is None:
-                    pipe.execute_command(self._command, outbound.key, outbound.message)
+                    pipe.execute_command(self._command, outbound.topic, outbound.message)
                 else:
-                    args = (*outbound.fields, epoch, self._command)
-                    pipe.evalsha(self._sha, 1, outbound.key, *args)
+                    args = (outbound.topic, *outbound.fields, epoch, self._command)
+                    pipe.evalsha(self._sha, 2, *outbound.keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
     async def _per_key(self, batch: Sequence[Outbound]) -> list[Any]:
         results: list[Any] = [None] * len(batch)
-        by_key: dict[bytes | str, list[int]] = {}
+        by_topic: dict[bytes, list[int]] = {}
         for i, outbound in enumerate(batch):
-            by_key.setdefault(outbound.key, []).append(i)
+            by_topic.setdefault(outbound.topic, []).append(i)
         epoch = new_epoch()
 
         async def in_order(indexes: list[int]) -> None:
@@ -117,15 +120,15 @@ class Publisher:
                 try:
                     if outbound.fields is None:
                         await self._redis.execute_command(
-                            self._command, outbound.key, outbound.message
+                            self._command, outbound.topic, outbound.message
                         )
                     else:
-                        args = [*outbound.fields, epoch, self._command]
-                        await self._script(keys=[outbound.key], args=args)
+                        args = [outbound.topic, *outbound.fields, epoch, self._command]
+                        await self._script(keys=outbound.keys, args=args)
                 except Exception as error:  # handed to that message's waiter
                     results[i] = error
 
-        await asyncio.gather(*(in_order(indexes) for indexes in by_key.values()))
+        await asyncio.gather(*(in_order(indexes) for indexes in by_topic.values()))
         return results
 
     async def _send(self, batch: list[Outbound], send: Send) -> None:

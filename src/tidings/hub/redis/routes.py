@@ -109,7 +109,8 @@ class Routes:
         self, app_id: str, channel: str, fields: list[Any], gated: bool = False
     ) -> asyncio.Future[None]:
         """A channel event, sequenced (streams.py): every node delivers it from the topic."""
-        return self._publisher.sequence(self._keys.channel(app_id, channel), fields, gated)
+        keys, topic = self._keys.stream(app_id, channel), self.topic("c", app_id, channel)
+        return self._publisher.sequence(keys, topic, fields, gated)
 
     def _on_message(self, topic: bytes, data: bytes) -> None:
         origin, arg, payload = data.split(b"\n", 2)

@@ -47,14 +47,14 @@ log = logging.getLogger("tidings.redis")
 
 # KEYS[1] the set of node ids; ARGV node key prefix, node topic prefix, prefix of the key
 # noting when this master took its first gated batch, node_timeout in ms, the heartbeat age
-# that says "gone" in ms, an epoch for channels that start one, then per message seven fields:
-# 'p', topic, message and four blanks for a plain publish; 's', the channel's key base and
-# ``streams.event_args``' five for a channel event. A node id is its process's origin, '-',
-# a generation; the origin names its topic. A node not heard here is waited for while its
-# heartbeat key lives, unless this master has served longer than node_timeout (whoever was
-# alive at the switch has beaten here since) and the node stopped beating: it crashed. The
-# master_replid is new with each promoted master and is not replicated data; the key noting
-# its start lasts a day, then the next batch notes a new start.
+# that says "gone" in ms, an epoch for channels that start one, then per message nine fields:
+# 'p', topic, message and six blanks for a plain publish; 's', the topic, the channel's stream
+# and serial keys and ``streams.event_args``' five for a channel event. A node id is its
+# process's origin, '-', a generation; the origin names its topic. A node not heard here is
+# waited for while its heartbeat key lives, unless this master has served longer than
+# node_timeout (whoever was alive at the switch has beaten here since) and the node stopped
+# beating: it crashed. The master_replid is new with each promoted master and is not replicated
+# data; the key noting its start lasts a day, then the next batch notes a new start.
 GATED_PUBLISH = (
     SEQUENCE
     + """
@@ -74,12 +74,12 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     end
   end
 end
-for i = 7, #ARGV, 7 do
+for i = 7, #ARGV, 9 do
   if ARGV[i] == 'p' then
     redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
   else
-    sequence(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-      ARGV[6], 'PUBLISH')
+    sequence(ARGV[i + 2], ARGV[i + 3], ARGV[i + 1], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+      ARGV[i + 7], ARGV[i + 8], ARGV[6], 'PUBLISH')
   end
 end
 return 1
@@ -110,9 +110,9 @@ class Gate:
         args = [*self._head, new_epoch()]
         for outbound in batch:
             if outbound.fields is None:
-                args += ("p", outbound.key, outbound.message, "", "", "", "")
+                args += ("p", outbound.topic, outbound.message, "", "", "", "", "", "")
             else:
-                args += ("s", outbound.key, *outbound.fields)
+                args += ("s", outbound.topic, *outbound.keys, *outbound.fields)
         await self._script(keys=self._keys, args=args)
         return [None] * len(batch)
 

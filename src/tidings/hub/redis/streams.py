@@ -36,11 +36,12 @@ log = logging.getLogger("tidings.redis")
 SEQUENCED = b"h"  # the origin of a sequenced message: no node's, so every node delivers it
 
 # A Lua function, the head of each script that publishes channel events (this module's, and
-# Sentinel's gated batch): ``base`` the channel's key base, then the fields ``event_args``
-# builds, then the epoch to start if the channel has none and the publishing command.
+# Sentinel's gated batch): the channel's stream, its serial's hash and its topic, then the
+# fields ``event_args`` builds, then the epoch to start if the channel has none and the
+# publishing command.
 SEQUENCE = """
-local function sequence(base, payload, skip, max_events, ttl, splice, new_epoch, command)
-  local stream, meta = base .. 'h', base .. 'hm'
+local function sequence(stream, meta, topic, payload, skip, max_events, ttl, splice, new_epoch,
+                        command)
   local epoch = redis.call('HGET', meta, 'e')
   if not epoch then
     epoch = new_epoch
@@ -58,24 +59,26 @@ local function sequence(base, payload, skip, max_events, ttl, splice, new_epoch,
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PEXPIRE', meta, ttl)
   local route = serial .. ' ' .. epoch .. ' ' .. skip
-  redis.call(command, base .. 'c', 'h\\n' .. route .. '\\n' .. payload)
+  redis.call(command, topic, 'h\\n' .. route .. '\\n' .. payload)
   return serial
 end
 """
 
-# KEYS[1] channel base; ARGV event_args' five, the new epoch, the command. Returns the serial.
+# KEYS ``Keys.stream``; ARGV the topic, event_args' five, the new epoch, the command.
+# Returns the serial.
 PUBLISH_ONE = (
     SEQUENCE
     + """
-return sequence(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+return sequence(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
+  ARGV[8])
 """
 )
 
-# KEYS[1] channel base; ARGV an epoch to start if none, max_events (0: only where the history
+# KEYS ``Keys.stream``; ARGV an epoch to start if none, max_events (0: only where the history
 # stands, as a subscription needs), ttl (ms). Returns {epoch, last serial, now (ms), newest
 # entries first...}.
 READ = """
-local stream, meta = KEYS[1] .. 'h', KEYS[1] .. 'hm'
+local stream, meta = KEYS[1], KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
 if not epoch then
   epoch = ARGV[1]
@@ -90,15 +93,15 @@ if ARGV[2] == '0' then return {epoch, last, ms, {}} end
 return {epoch, last, ms, redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV[2])}
 """
 
-# KEYS[1] channel base; ARGV the epoch a node has and the last serial it delivered in it.
+# KEYS ``Keys.stream``; ARGV the epoch a node has and the last serial it delivered in it.
 # Returns {epoch or false, last serial, entries after that serial (all in another epoch)}.
 CATCH_UP = """
-local meta = KEYS[1] .. 'hm'
+local meta = KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
 local start = '-'
 if epoch == ARGV[1] then start = '(' .. ARGV[2] .. '-0' end
 local last = tonumber(redis.call('HGET', meta, 's') or '0')
-return {epoch, last, redis.call('XRANGE', KEYS[1] .. 'h', start, '+')}
+return {epoch, last, redis.call('XRANGE', KEYS[1], start, '+')}
 """
 
 
@@ -156,8 +159,8 @@ class ChannelStreams:
     ) -> HistoryPage:
         count = rule.max_events if limit > 0 else 0
         args: list[Any] = [new_epoch(), count, max(1, int(rule.ttl * 1000))]
-        base = self.keys.channel(app_id, channel)
-        current, last, now, newest = await self._read(keys=[base], args=args)
+        keys = self.keys.stream(app_id, channel)
+        current, last, now, newest = await self._read(keys=keys, args=args)
         if not count:
             return HistoryPage(current.decode(), int(last), epoch in (None, current.decode()), [])
         oldest_kept = int(now) - rule.ttl * 1000
@@ -173,7 +176,7 @@ class ChannelStreams:
         """Before the first local socket's SUBSCRIBE: where delivery here starts from."""
         if topic in self._positions:
             return
-        meta = self.keys.channel(app_id, channel) + "hm"
+        meta = self.keys.stream(app_id, channel)[1]
         epoch, serial = await self.redis.hmget(meta, ["e", "s"])
         if topic not in self._positions:
             self._positions[topic] = _Position(app_id, channel, _bytes(epoch), int(serial or 0))
@@ -229,10 +232,10 @@ class ChannelStreams:
             spawn(self._catch_up(topic, position))
 
     async def _catch_up(self, topic: bytes, position: _Position) -> None:
-        base = self.keys.channel(position.app_id, position.channel)
+        keys = self.keys.stream(position.app_id, position.channel)
         try:
             args: list[bytes | int] = [position.epoch, position.serial]
-            epoch, last, entries = await self._catch_up_script(keys=[base], args=args)
+            epoch, last, entries = await self._catch_up_script(keys=keys, args=args)
         except FAILURES as error:
             log.warning("could not read %s's stream after a gap: %s", position.channel, error)
             epoch, last, entries = None, position.serial, []
