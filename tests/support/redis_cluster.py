@@ -219,9 +219,23 @@ class RedisClusterSetup:
         # A key missing from a migrating source is created on the target (ASK), so the source
         # only empties: loop until it has nothing left in the slot.
         while keys := self.keys_in_slot(slot, source, batch):
-            self.command(
-                source, "MIGRATE", "127.0.0.1", to_port, "", 0, MIGRATE_TIMEOUT_MS, "KEYS", *keys
-            )
+            try:
+                self.command(
+                    source,
+                    "MIGRATE",
+                    "127.0.0.1",
+                    to_port,
+                    "",
+                    0,
+                    MIGRATE_TIMEOUT_MS,
+                    "KEYS",
+                    *keys,
+                )
+            except redis.ResponseError as error:
+                # BUSYKEY: the target has the key too. Redis sends a command to the target
+                # (ASK) when the keys it names are missing from the source, so a script that
+                # writes keys it did not declare can create one there that the source still has.
+                raise RuntimeError(f"MIGRATE {keys} to {to_port} failed: {error}") from error
             moved += len(keys)
             if between is not None:
                 between()
