@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.support.postgres_server import PostgresServer
+from tests.support.redis_cluster import RedisClusterSetup
 from tests.support.server import AppSpec, TidingsServer
 
 # Property tests (tests/**/test_*_properties.py) and the schema fuzzer share two budgets. "ci",
@@ -67,3 +68,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL for the whole run; each test takes a database of its own."""
     with PostgresServer() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterSetup]:
+    """A real 3-master Redis Cluster for a module's tests (tests/support/redis_cluster.py)."""
+    with RedisClusterSetup() as cluster:
+        yield cluster

@@ -1,5 +1,5 @@
 """Three tidings nodes on loopback ports sharing one real redis-server (or two on Redis behind
-Sentinel: 1 master, 1 replica, 3 sentinels)."""
+Sentinel: 1 master, 1 replica, 3 sentinels; or on a 3-master Redis Cluster)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -19,10 +19,20 @@ from tests.support.server import AppSpec, TidingsServer
 NODE_TIMEOUT = 2.0  # seconds before a silent node's members are removed
 
 
+class Redis(Protocol):
+    """Where the nodes keep their shared state: a ``RedisServer``, a ``RedisClusterSetup``."""
+
+    @property
+    def url(self) -> str: ...
+
+
 def start_nodes(
-    redis: RedisServer, app: AppSpec, count: int = 3, **server: Any
+    redis: Redis | str, app: AppSpec, count: int = 3, **server: Any
 ) -> list[TidingsServer]:
-    settings = {"redis_url": redis.url, "node_timeout": NODE_TIMEOUT, **server}
+    """``count`` nodes of ``app`` on ``redis``: a URL (redis:// or redis+cluster://) or
+    something that has one."""
+    url = redis if isinstance(redis, str) else redis.url
+    settings = {"redis_url": url, "node_timeout": NODE_TIMEOUT, **server}
     nodes: list[TidingsServer] = []
     try:
         for _ in range(count):

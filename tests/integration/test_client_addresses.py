@@ -7,7 +7,6 @@ because that proxy is trusted."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,11 +15,11 @@ import pytest
 from tests.support.haproxy import PROXY_SOURCE, HAProxy
 from tests.support.pusher_js import PusherJsDriver
 from tests.support.raw_client import Closed, RawClient
-from tests.support.server import TidingsServer
+from tests.support.server import TidingsServer, in_cluster_run
 
 OVER_CAPACITY = 4100
 pytestmark = pytest.mark.skipif(
-    os.environ.get("TIDINGS_TEST_CLUSTER") == "redis",
+    in_cluster_run(),
     reason="the limits are per process by design: N workers let an address hold N times more",
 )
 

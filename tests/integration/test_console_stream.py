@@ -17,7 +17,7 @@ from tidings.server.console.stream import MAX_STREAMS
 
 DEV_APP = AppSpec("1000", "tidings-dev-key", "tidings-dev-secret")  # the documented dev app
 # A console watches the process that serves its stream; these stories need every socket there,
-# so they keep one process even in the suite's cluster run (TIDINGS_TEST_CLUSTER=redis).
+# so they keep one process even in the suite's cluster runs (TIDINGS_TEST_CLUSTER).
 ONE_PROCESS = {"workers": 1}
 
 

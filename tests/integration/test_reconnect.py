@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
 
 from tests.support.pusher_js import PusherJsDriver
-from tests.support.server import TidingsServer
+from tests.support.server import TidingsServer, in_cluster_run
 
 RECONNECT_NOW = 4200
 OVER_CAPACITY = 4100
@@ -49,7 +48,7 @@ def test_after_a_server_restart_pusher_js_reconnects_and_resubscribes(
 
 
 @pytest.mark.skipif(
-    os.environ.get("TIDINGS_TEST_CLUSTER") == "redis",
+    in_cluster_run(),
     reason="[server] max_connections is per process by design; the app's limit is cluster-wide",
 )
 def test_a_full_server_makes_pusher_js_retry_until_there_is_room(

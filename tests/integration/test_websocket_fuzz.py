@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.support.raw_client import assert_round_trip, sdk_for
-from tests.support.server import AppSpec, TidingsServer
+from tests.support.server import AppSpec, TidingsServer, in_cluster_run
 
 LONG = os.environ.get("TIDINGS_FUZZ") == "long"
 CONNECTIONS = int(os.environ.get("TIDINGS_FUZZ_CONNECTIONS", 20_000 if LONG else 240))
@@ -43,7 +43,7 @@ RSS_SLACK_KIB = 8 * 1024
 APP = AppSpec(settings={"enable_client_events": True, "enable_subscription_count": True})
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("TIDINGS_TEST_CLUSTER") == "redis",
+    in_cluster_run(),
     reason="the WebSocket layer is the same on a cluster; fuzzed once, on one process",
 )
 

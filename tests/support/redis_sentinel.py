@@ -6,32 +6,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, wait_until
 from tests.support.server import free_port
 
 MASTER_NAME = "tidings-test"
 DOWN_AFTER_MS = 1000  # silence before a sentinel thinks the master is down
 FAILOVER_TIMEOUT_MS = 5000
-
-
-def wait_until(what: str, check: Callable[[], object], timeout: float) -> None:
-    """Poll ``check`` (a callable) until it returns something true; it may raise meanwhile."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except redis.RedisError as error:
-            last = error
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} within {timeout}s (last error: {last})")
 
 
 class SentinelSetup:

@@ -6,8 +6,25 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+
+import redis
 
 from tests.support.server import free_port
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float) -> None:
+    """Poll ``check`` (a callable) until it returns something true; it may raise meanwhile."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except redis.RedisError as error:
+            last = error
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} within {timeout}s (last error: {last})")
 
 
 class RedisServer:
@@ -54,6 +71,12 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def kill_pubsub_clients(self) -> int:
+        """CLIENT KILL TYPE pubsub: every connection subscribed here (classic or sharded)
+        drops; returns how many did."""
+        with redis.Redis(port=self.port, socket_timeout=5) as client:
+            return int(client.client_kill_filter(_type="pubsub"))
 
     def stop(self) -> None:
         if self.process is not None:

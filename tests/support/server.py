@@ -36,6 +36,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+CLUSTER_RUNS = ("redis", "redis-cluster")
+
+
+def cluster_run() -> str | None:
+    """TIDINGS_TEST_CLUSTER: which Redis every single-node test server runs on, as 2 workers
+    (None: one process, no Redis)."""
+    kind = os.environ.get("TIDINGS_TEST_CLUSTER") or None
+    if kind is not None and kind not in CLUSTER_RUNS:
+        raise RuntimeError(f"TIDINGS_TEST_CLUSTER={kind!r}: use one of {', '.join(CLUSTER_RUNS)}")
+    return kind
+
+
+def in_cluster_run() -> bool:
+    """Whether this run puts every single-node test server on a Redis (TIDINGS_TEST_CLUSTER)."""
+    return cluster_run() is not None
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -96,7 +113,7 @@ class TidingsServer:
         self.config_path = Path(self._dir.name) / "tidings.toml"
         self.log_path = Path(self._dir.name) / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self._redis: Any = None  # RedisServer of TIDINGS_TEST_CLUSTER=redis
+        self._redis: Any = None  # the RedisServer or RedisClusterSetup of a cluster run
 
     @property
     def app(self) -> AppSpec:
@@ -120,9 +137,8 @@ class TidingsServer:
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDINGS_", "PUSHER_"))}
         env.update(self.env)
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
+        try:
+            command = [
                 sys.executable,
                 "-m",
                 "tidings",
@@ -130,12 +146,18 @@ class TidingsServer:
                 "--config",
                 str(self.config_path),
                 *self._cluster_args(),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
+            ]
+            self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+            self.process = subprocess.Popen(
+                command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+            )
+            return self._wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a server that never came up leaves no process (or Redis) behind
+            raise
+
+    def _wait_ready(self, timeout: float) -> TidingsServer:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -152,16 +174,23 @@ class TidingsServer:
         raise RuntimeError(f"tidings did not become ready:\n{self.log()}")
 
     def _cluster_args(self) -> list[str]:
-        """With TIDINGS_TEST_CLUSTER=redis, run as 2 workers sharing an own redis-server, so
-        the single-node suite also checks the cluster (see docs/cluster.md)."""
-        if os.environ.get("TIDINGS_TEST_CLUSTER") != "redis":
+        """In a cluster run (``in_cluster_run``), run as 2 workers sharing an own Redis, so the
+        single-node suite also checks the cluster (see docs/cluster.md): one redis-server with
+        TIDINGS_TEST_CLUSTER=redis, a 3-master Redis Cluster with =redis-cluster."""
+        kind = cluster_run()
+        if kind is None:
             return []
         if "redis_url" in self.server_settings or "workers" in self.server_settings:
             return []
         if self._redis is None:
-            from tests.support.redis_server import RedisServer
+            if kind == "redis":
+                from tests.support.redis_server import RedisServer
 
-            self._redis = RedisServer().start()
+                self._redis = RedisServer().start()
+            else:
+                from tests.support.redis_cluster import started_cluster
+
+                self._redis = started_cluster()
         return ["--workers", "2", "--redis-url", self._redis.url]
 
     def log(self) -> str:
@@ -172,11 +201,11 @@ class TidingsServer:
         self.process.send_signal(signum)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        if self.process is None:
-            return None
-        code = terminate(self.process, timeout)
-        self._log.close()
-        self.process = None
+        code = None
+        if self.process is not None:
+            code = terminate(self.process, timeout)
+            self._log.close()
+            self.process = None
         if self._redis is not None:
             self._redis.stop()
             self._redis = None

@@ -1,10 +1,11 @@
 """The Adapter contract (hub/base.py), run against every driver.
 
 Each test runs on ``MemoryAdapter``, on ``RedisAdapter`` backed by a real redis-server (one
-per module, FLUSHALL and a fresh key prefix per test), and on ``RedisAdapter`` reaching Redis
-through Sentinel (1 master, 1 replica, 3 sentinels). The ``two_nodes`` tests put two Redis
-adapters on the same store, as two tidings nodes of one cluster. Everything is in-process: no
-tidings server, only the adapters and fake subscribers from contract_support.
+per module, FLUSHALL and a fresh key prefix per test), on ``RedisAdapter`` reaching Redis
+through Sentinel (1 master, 1 replica, 3 sentinels) and on a 3-master Redis Cluster. The
+``two_nodes`` tests put two Redis adapters on the same store, as two tidings nodes of one
+cluster. Everything is in-process: no tidings server, only the adapters and fake subscribers
+from contract_support.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 import pytest
 import redis as redis_sync
 
+from tests.support.redis_cluster import RedisClusterSetup
 from tests.support.redis_sentinel import SentinelSetup
 from tests.support.redis_server import RedisServer
 from tests.unit.hub.contract_support import Message, Recorder, Socket, names, settle, until
@@ -103,15 +105,20 @@ def _fresh_store(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, A
         with setup.master_client() as client:
             client.flushall()
             return setup.settings(), int(client.connection_pool.connection_kwargs["port"])
+    if kind == "cluster":
+        cluster: RedisClusterSetup = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return {"redis_url": cluster.url}, cluster.ports[0]
     server: RedisServer = request.getfixturevalue("contract_redis")
     with redis_sync.Redis.from_url(server.url) as client:
         client.flushall()
     return {"redis_url": server.url}, server.port
 
 
-@pytest.fixture(params=["memory", "redis", "sentinel"])
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def store(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """No settings for the memory driver; a flushed Redis for the Redis driver."""
+    """No settings for the memory driver; a flushed Redis (one server, behind Sentinel, or a
+    3-master Redis Cluster) for the Redis driver."""
     return {} if request.param == "memory" else _fresh_store(request, request.param)[0]
 
 
