@@ -86,10 +86,13 @@ class _Shard:
         """Subscribe and read until the connection ends; then hand the topics back to be
         placed again (a dropped connection may mean a failover: the slot map says)."""
         pubsub = self._client.pubsub()
-        self.pubsub = pubsub
         try:
-            for group in self._owner.by_slot(self.topics).values():
-                await asyncio.wait_for(pubsub.ssubscribe(*group), self._owner.timeout)
+            sent: set[bytes] = set()
+            while missing := self.topics - sent:  # topics placed here while connecting too
+                for group in self._owner.by_slot(missing).values():
+                    await asyncio.wait_for(pubsub.ssubscribe(*group), self._owner.timeout)
+                sent |= missing
+            self.pubsub = pubsub
             await self._listen(pubsub)
         except asyncio.CancelledError:
             await self._drop()
@@ -145,12 +148,22 @@ class ShardedTopics:
         self.connected = asyncio.Event()
 
     def start(self) -> None:
-        spawn(self._first_map())
+        self._rehoming = asyncio.create_task(self._first_map())
 
     async def _first_map(self) -> None:
-        with contextlib.suppress(*FAILURES):
-            await self._cluster.initialize()
+        delay = 0.1
+        while not self.closing:
+            try:
+                await self._cluster.initialize()
+            except FAILURES as error:
+                redis_round_trip_errors.note()
+                log.warning("Redis Cluster slot map unavailable (%s); retrying", error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
             self.connected.set()
+            await self.rehome()  # what was wanted before the map was known
+            return
 
     async def close(self) -> None:
         self.closing = True
