@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -25,8 +26,10 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def process_tree(root: int) -> list[int]:
-    tree, found, todo = _children(), [], [root]
+def process_tree(root: int, tree: dict[int, list[int]] | None = None) -> list[int]:
+    """``root`` and its descendants (``tree``: a look at /proc already taken, to reuse)."""
+    tree = _children() if tree is None else tree
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
@@ -55,12 +58,20 @@ def tree_rss_bytes(root: int) -> int:
 
 def tree_cpu_seconds(root: int) -> float:
     """User + system time of every live process in the tree (threads included)."""
-    ticks = 0
-    for pid in process_tree(root):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / TICKS
+    return trees_cpu_seconds([root])[0]
+
+
+def trees_cpu_seconds(roots: Sequence[int]) -> list[float]:
+    """``tree_cpu_seconds`` of each root, from one look at the process tree."""
+    tree, seconds = _children(), []
+    for root in roots:
+        ticks = 0
+        for pid in process_tree(root, tree):
+            fields = _stat_fields(pid)
+            if fields is not None:
+                ticks += int(fields[11]) + int(fields[12])
+        seconds.append(ticks / TICKS)
+    return seconds
 
 
 def own_cpu_seconds() -> float:
@@ -80,17 +91,26 @@ def machine_busy_seconds() -> float:
 
 @dataclass(slots=True)
 class CpuWindow:
-    """CPU used between start() and stop(), as fractions of one core: server, us, everybody else."""
+    """CPU used between start() and stop(), as fractions of one core: server, us, everybody else.
+
+    The server is the process tree of ``server_pid`` and, when it is several processes that are
+    not one tree (the nodes scenario's tidings nodes and Redis), of each of ``more_pids`` too;
+    after stop(), ``trees_pct`` has each tree's share, ``server_pid``'s first."""
 
     server_pid: int | None
+    more_pids: tuple[int, ...] = ()
+    trees_pct: list[float] = field(default_factory=list)
     _wall: float = 0.0
-    _server: float = 0.0
+    _trees: list[float] = field(default_factory=list)
     _own: float = 0.0
     _busy: float = 0.0
 
+    def _roots(self) -> list[int]:
+        return [*([self.server_pid] if self.server_pid else []), *self.more_pids]
+
     def start(self) -> CpuWindow:
         self._wall = time.perf_counter()
-        self._server = tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        self._trees = trees_cpu_seconds(self._roots())
         self._own = own_cpu_seconds()
         self._busy = machine_busy_seconds()
         return self
@@ -98,7 +118,10 @@ class CpuWindow:
     def stop(self, extra_loadgen_s: float = 0.0) -> dict[str, float]:
         """``extra_loadgen_s``: CPU the load generator used in other processes (wrk)."""
         wall = time.perf_counter() - self._wall
-        server = (tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0) - self._server
+        trees = trees_cpu_seconds(self._roots())
+        used = [after - before for before, after in zip(self._trees, trees, strict=True)]
+        self.trees_pct = [100 * seconds / wall for seconds in used]
+        server = sum(used)
         own = own_cpu_seconds() - self._own + extra_loadgen_s
         busy = machine_busy_seconds() - self._busy
         return {

@@ -77,6 +77,33 @@ HEADLINES["history"] = [
     *(row for row in HEADLINES["fanout"] if row[0] != "closed"),
     *(row for row in HEADLINES["http"] if row[0] not in ("server_cpu_pct", "losses")),
 ]
+# Nodes: rows per node for up to this many (a case shows the nodes it ran).
+NODE_ROWS = 8
+HEADLINES["nodes"] = [
+    ("triggers_per_s", "events accepted /s", None),
+    ("deliveries_per_s", "deliveries received /s", None),
+    ("losses", "losses (must be 0)", False),
+    ("rejected", "events refused (must be 0)", False),
+    ("nodes_cpu_us_per_delivery", "all nodes: CPU µs per delivered message", False),
+    *(
+        row
+        for node in range(1, NODE_ROWS + 1)
+        for row in (
+            (
+                f"node{node}_cpu_us_per_delivery",
+                f"node {node}: CPU µs per delivered message",
+                False,
+            ),
+            (f"node{node}_cpu_us_per_event", f"node {node}: CPU µs per event", False),
+            (f"node{node}_cpu_pct", f"node {node}: CPU %", None),
+        )
+    ),
+    ("redis_cpu_pct", "Redis CPU %", None),
+    ("redis_cpu_us_per_event", "Redis CPU µs per event", False),
+    ("p50_ms", "p50 trigger→receive (ms)", False),
+    ("p99_ms", "p99 trigger→receive (ms)", False),
+    ("closed", "sockets closed by the server", False),
+]
 BUSY_PCT = 85
 LOAD_ROWS = [
     ("loadgen_cpu_pct", "load generator CPU %"),
@@ -97,6 +124,7 @@ SCENARIO_TITLES = {
     "presence": "5. Presence join",
     "http": "6. HTTP API alone (wrk, no subscribers)",
     "history": "7. Channel history: the same load with and without history (tidings only)",
+    "nodes": "8. Nodes: the same paced traffic over 1, 2 and 3 tidings nodes (API on node 1)",
 }
 CHARTS = [
     ("idle", "rss_per_conn_kib", "RSS per idle connection (KiB)"),
@@ -107,6 +135,7 @@ CHARTS = [
     ("channels", "triggers_per_s", "many channels: triggers /s"),
     ("presence", "join_s", "presence: time to join (s)"),
     ("http", "requests_per_s", "HTTP API requests /s"),
+    ("nodes", "nodes_cpu_us_per_delivery", "nodes: CPU µs per delivered message"),
 ]
 
 

@@ -34,10 +34,12 @@ from bench.servers import (
     CEILING_DEFAULT,
     CEILINGS,
     HOST,
+    ONLY_ON,
     ROOT,
     SERVERS,
     SUPPORTED,
     ServerProcess,
+    TidingsNodes,
     build_trivial_c,
 )
 from bench.wrk import WrkMissing, wrk_path
@@ -119,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         default=",".join(DEFAULT_SCENARIOS),
-        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all but history)",
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all but history, nodes)",
     )
     parser.add_argument("--targets", default="tidings,soketi", help="servers to compare")
     parser.add_argument(
@@ -142,6 +144,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS) | set(args.targets) - set(SERVERS)
     if unknown:
         parser.error(f"unknown scenario or target: {', '.join(sorted(unknown))}")
+    for scenario in args.scenarios:
+        if scenario in ONLY_ON and not ONLY_ON[scenario] & set(args.targets):
+            parser.error(
+                f"the {scenario} scenario runs on {', '.join(sorted(ONLY_ON[scenario]))} only: "
+                "name them in --targets"
+            )
     args.scale = _override(QUICK if args.quick else FULL, args.set)
     return args
 
@@ -159,6 +167,8 @@ def plan(args: argparse.Namespace) -> list[tuple[int, str, str]]:
                 targets.append(ceiling)
             for target in targets:
                 if target in SUPPORTED and scenario not in SUPPORTED[target]:
+                    continue
+                if scenario in ONLY_ON and target not in ONLY_ON[scenario]:
                     continue
                 steps.append((rep, scenario, target))
     return steps
@@ -194,7 +204,8 @@ async def run_step(
     log_file = process.log_file()
     logged = log_file.stat().st_size if log_file is not None and log_file.exists() else 0
     try:
-        server = Server(Target(HOST, process.port, tls=process.tls), process.pid)
+        nodes = process if isinstance(process, TidingsNodes) else None
+        server = Server(Target(HOST, process.port, tls=process.tls), process.pid, nodes)
         return await asyncio.wait_for(SCENARIOS[scenario](server, scale), SCENARIO_TIMEOUT)
     finally:
         process.stop()
@@ -263,7 +274,14 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def _headline(cases: dict[str, dict[str, float]]) -> str:
-    keys = ("deliveries_per_s", "triggers_per_s", "requests_per_s", "p99_ms", "join_s")
+    keys = (
+        "nodes_cpu_us_per_delivery",
+        "deliveries_per_s",
+        "triggers_per_s",
+        "requests_per_s",
+        "p99_ms",
+        "join_s",
+    )
     parts = []
     for case, metrics in cases.items():
         shown = [f"{k}={metrics[k]:.4g}" for k in keys if k in metrics][:2]

@@ -1,5 +1,6 @@
-"""The six scenarios, and the opt-in history one. Each runs against one freshly started server
-and returns, per case, a flat dict of metrics. Every loop here is bounded in count and in time.
+"""The six scenarios, and the opt-in history and nodes ones. Each runs against one freshly
+started server (the nodes one: a set of tidings nodes and their Redis) and returns, per case, a
+flat dict of metrics. Every loop here is bounded in count and in time.
 The HTTP API load of the http, channels and history scenarios comes from wrk (bench/wrk.py),
 the rest from bench/loadgen.py."""
 
@@ -15,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -86,6 +88,12 @@ class Scale:
     window: int = 20
     publishers: int = 4
     payload_bytes: int = 100
+    # nodes (opt-in): the same paced traffic to one channel, its subscribers spread evenly over
+    # each of these numbers of tidings nodes on one Redis (or Cluster), triggers through node 1.
+    nodes_counts: tuple[int, ...] = (1, 2, 3)
+    nodes_subscribers: int = 600
+    nodes_rate: float = 100.0  # events/s
+    nodes_seconds: float = 10.0
 
 
 FULL = Scale()
@@ -101,13 +109,27 @@ QUICK = Scale(
     channels_seconds=2.0,
     presence_members=200,
     http_seconds=2,
+    nodes_subscribers=120,
+    nodes_seconds=2.0,
 )
+
+
+class NodeSet(Protocol):
+    """What the nodes scenario needs of its target (bench/servers.py TidingsNodes): tidings
+    nodes, each a process on its own port, on a Redis (or Cluster) of their own."""
+
+    def resize(self, count: int) -> list[tuple[int, int]]:
+        """Have ``count`` nodes running; each one's (port, pid), node 1 first."""
+        ...
+
+    def redis_pids(self) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Server:
     target: Target
     pid: int
+    nodes: NodeSet | None = None  # only for the nodes scenario's targets
 
 
 def _label(count: int) -> str:
@@ -287,43 +309,61 @@ async def _drive_fanout(
 
 
 # -- 3. latency ----------------------------------------------------------------------------------
+class PacedTriggers:
+    """Triggers at a fixed rate, each its own task, over 4 keep-alive API clients that are opened
+    before the clock starts (``open``): the latency and nodes scenarios."""
+
+    def __init__(self, target: Target, payload_bytes: int) -> None:
+        self.clients = [ApiClient(target) for _ in range(4)]
+        self.idle: asyncio.Queue[ApiClient] = asyncio.Queue()
+        self.path = wire.events_path(target.creds)
+        self.payload_bytes = payload_bytes
+        self.accepted = 0
+
+    async def open(self, channel: str) -> None:
+        for client in self.clients:
+            await client.post(self.path, _body([channel], 0, self.payload_bytes))
+            self.idle.put_nowait(client)
+
+    async def run(self, channel: str, rate: float, total: int) -> None:
+        """Send ``total`` triggers to ``channel``, ``rate`` a second; return once all answered."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tasks = []
+        for seq in range(total):
+            await asyncio.sleep(max(0.0, started + seq / rate - loop.time()))
+            tasks.append(asyncio.ensure_future(self._trigger(channel, seq)))
+        await asyncio.wait_for(asyncio.gather(*tasks), DRAIN_SECONDS * 2)
+
+    async def _trigger(self, channel: str, seq: int) -> None:
+        client = await self.idle.get()
+        try:
+            response = await client.post(self.path, _body([channel], seq, self.payload_bytes))
+            self.accepted += _accepted(response)
+        finally:
+            self.idle.put_nowait(client)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
 async def latency(server: Server, scale: Scale) -> Cases:
     tally = Tally()
     count = scale.latency_subscribers
     subs = await open_subscribers(server.target, tally, MARKER, lambda i: "latency", count)
-    clients = [ApiClient(server.target) for _ in range(4)]
-    idle: asyncio.Queue[ApiClient] = asyncio.Queue()
-    path = wire.events_path(server.target.creds)
-    accepted = 0
+    paced = PacedTriggers(server.target, scale.payload_bytes)
     try:
-        for client in clients:  # open the keep-alive connections before the clock starts
-            await client.post(path, _body(["latency-warmup"], 0, scale.payload_bytes))
-            idle.put_nowait(client)
-
-        async def trigger(seq: int) -> None:
-            nonlocal accepted
-            client = await idle.get()
-            try:
-                response = await client.post(path, _body(["latency"], seq, scale.payload_bytes))
-                accepted += _accepted(response)
-            finally:
-                idle.put_nowait(client)
-
-        loop = asyncio.get_running_loop()
+        await paced.open("latency-warmup")
         total = int(scale.latency_rate * scale.latency_seconds)
         cpu = CpuWindow(server.pid).start()
-        started = loop.time()
-        tasks = []
-        for seq in range(total):
-            await asyncio.sleep(max(0.0, started + seq / scale.latency_rate - loop.time()))
-            tasks.append(asyncio.ensure_future(trigger(seq)))
-        await asyncio.wait_for(asyncio.gather(*tasks), DRAIN_SECONDS * 2)
-        await tally.reach(accepted * count, DRAIN_SECONDS)
+        await paced.run("latency", scale.latency_rate, total)
+        await tally.reach(paced.accepted * count, DRAIN_SECONDS)
         usage = cpu.stop()
     finally:
-        for client in clients:
-            client.close()
+        paced.close()
         close_all(subs)
+    accepted = paced.accepted
     metrics = latency_summary(tally.samples)
     metrics.update(
         triggers=float(total),
@@ -565,6 +605,94 @@ async def history(server: Server, scale: Scale) -> Cases:
     return cases
 
 
+# -- 8. nodes (opt-in: --scenarios nodes --targets tidings-redis,tidings-cluster) ---------------
+async def spread_over_nodes(server: Server, scale: Scale) -> Cases:
+    """The same paced traffic to one channel with its subscribers spread evenly over 1, 2 and 3
+    tidings nodes on one Redis (or Cluster), triggered through node 1's API: what each node
+    spends per message it delivers and per event, and what Redis spends. No node's cost may
+    grow with the number of nodes (bench/README.md says how to read it)."""
+    if server.nodes is None:
+        raise RuntimeError("the nodes scenario needs --targets tidings-redis,tidings-cluster")
+    cases = {}
+    subscribers, rate = scale.nodes_subscribers, scale.nodes_rate
+    for count in scale.nodes_counts:
+        running = await asyncio.to_thread(server.nodes.resize, count)
+        name = f"{count} node{'s' if count > 1 else ''}, {_label(subscribers)} subs, {rate:g}/s"
+        cases[name] = await _drive_nodes(server, server.nodes, scale, running)
+        await asyncio.sleep(0.5)
+    return cases
+
+
+async def _drive_nodes(
+    server: Server, node_set: NodeSet, scale: Scale, running: list[tuple[int, int]]
+) -> Metrics:
+    count = len(running)
+    targets = [Target(server.target.host, port, server.target.creds) for port, _ in running]
+    # Evenly split (the first nodes take what does not divide); the subscriber index runs on
+    # from node to node, so every node has its share of the sampling (every 20th) subscribers.
+    shares = [len(range(node, scale.nodes_subscribers, count)) for node in range(count)]
+    tallies = [Tally() for _ in running]
+    subs: list[Subscriber] = []
+    paced = PacedTriggers(targets[0], scale.payload_bytes)
+    try:
+        for node, (target, tally) in enumerate(zip(targets, tallies, strict=True)):
+            subs += await open_subscribers(
+                target, tally, MARKER, lambda i: "nodes", shares[node], first_index=len(subs)
+            )
+        await paced.open("nodes-warmup")
+        total = int(scale.nodes_rate * (scale.warmup_seconds + scale.nodes_seconds))
+        sending = asyncio.ensure_future(paced.run("nodes", scale.nodes_rate, total))
+        try:
+            await asyncio.sleep(scale.warmup_seconds)
+            pids = [pid for _, pid in running]
+            cpu = CpuWindow(pids[0], (*pids[1:], *node_set.redis_pids())).start()
+            start = (paced.accepted, [tally.delivered for tally in tallies])
+            for tally in tallies:
+                tally.samples.clear()
+            await asyncio.sleep(scale.nodes_seconds)
+            end = (paced.accepted, [tally.delivered for tally in tallies])
+            usage = cpu.stop()
+            await sending
+        finally:
+            sending.cancel()
+        expected = [paced.accepted * share for share in shares]
+        for tally, wanted in zip(tallies, expected, strict=True):
+            await tally.reach(wanted, DRAIN_SECONDS)
+    finally:
+        paced.close()
+        close_all(subs)
+    seconds = usage["seconds"]
+    delivered = [after - before for before, after in zip(start[1], end[1], strict=True)]
+    events = end[0] - start[0]
+    nodes_pct, redis_pct = cpu.trees_pct[:count], sum(cpu.trees_pct[count:])
+
+    def us_per(pct: float, messages: int) -> float:
+        return pct / 100 * seconds / messages * 1e6 if messages else math.nan
+
+    metrics = {
+        "triggers_per_s": events / seconds,
+        "deliveries_per_s": sum(delivered) / seconds,
+        "losses": float(
+            sum(max(0, n - t.delivered) for n, t in zip(expected, tallies, strict=True))
+        ),
+        "rejected": float(total - paced.accepted),
+        "nodes_cpu_us_per_delivery": us_per(sum(nodes_pct), sum(delivered)),
+        "redis_cpu_pct": redis_pct,
+        "redis_cpu_us_per_event": us_per(redis_pct, events),
+        "closed": float(sum(tally.closed for tally in tallies)),
+        **usage,
+    }
+    for node, (pct, messages) in enumerate(zip(nodes_pct, delivered, strict=True), 1):
+        metrics[f"node{node}_cpu_pct"] = pct
+        metrics[f"node{node}_cpu_us_per_delivery"] = us_per(pct, messages)
+        # Every node receives and frames each event once, however few subscribers it has.
+        metrics[f"node{node}_cpu_us_per_event"] = us_per(pct, events)
+        metrics[f"node{node}_deliveries_per_s"] = messages / seconds
+    summary = latency_summary([sample for tally in tallies for sample in tally.samples])
+    metrics["p50_ms"], metrics["p99_ms"] = summary["p50_ms"], summary["p99_ms"]
+    return metrics
+
+
 Scenario = Callable[[Server, Scale], Awaitable[Cases]]
 SCENARIOS: dict[str, Scenario] = {
     "idle": idle,
@@ -574,6 +702,7 @@ SCENARIOS: dict[str, Scenario] = {
     "presence": presence,
     "http": http_api,
     "history": history,
+    "nodes": spread_over_nodes,
 }
 # What a plain `python -m bench.run` runs; the others are asked for with --scenarios.
 DEFAULT_SCENARIOS = ("idle", "fanout", "latency", "channels", "presence", "http")

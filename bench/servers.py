@@ -21,6 +21,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+import redis
+from tests.support.redis_sentinel import wait_until
+from tests.support.redis_server import RedisServer
+
 ROOT = Path(__file__).resolve().parents[1]
 SOKETI_SH = Path(os.environ.get("TIDINGS_BENCH_SOKETI_SH", "/work/shared/peers/soketi.sh"))
 SERVER_CPU = "0"
@@ -206,19 +210,24 @@ class Tidings(_Popened):
         return TIDINGS_CONFIG.format(port=self.port, data_dir=data_dir)
 
     def version(self) -> str:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        return f"tidings {commit}{' + uncommitted changes in src/' if dirty else ''}"
+        return tidings_version()
+
+
+def tidings_version() -> str:
+    """This checkout's commit, and whether src/ has changes not committed."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"tidings {commit}{' + uncommitted changes in src/' if dirty else ''}"
 
 
 class TidingsTls(Tidings):
@@ -406,6 +415,139 @@ class TidingsSentinel(Tidings):
                 os.kill(int(pidfile.read_text()), signal.SIGTERM)
 
 
+class TidingsNode(Tidings):
+    """One node of a TidingsNodes target: ``tidings serve`` on its own port and data directory,
+    pinned to the server CPU, sharing state with the other nodes through ``redis_url``."""
+
+    name = "tidings-node"
+
+    def __init__(self, redis_url: str, log_path: Path) -> None:
+        super().__init__()
+        self.redis_url = redis_url
+        self.log_path = log_path  # one log for all the nodes of a target
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--redis-url", self.redis_url]
+
+
+class TidingsNodes(ServerProcess):
+    """Separate ``tidings serve`` processes (nodes, each on its own port) on one redis-server of
+    their own, for the nodes scenario, which sets how many run (``resize``). Nodes and Redis are
+    pinned to the server CPU. Redis is a child of the load generator, not of a node, so that its
+    CPU is counted apart from the nodes' (``redis_pids``)."""
+
+    name = "tidings-redis"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workdir = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-")
+        self.log_path = Path(self.workdir.name) / "server.log"
+        self.redis: list[RedisServer] = []
+        self.nodes: list[TidingsNode] = []
+        self.redis_url = ""
+
+    def start(self) -> None:
+        try:
+            self.redis_url = self.start_redis()
+            self.nodes = []
+            self.port, self.pid = self.resize(1)[0]
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_redis(self) -> str:
+        """Start the Redis the nodes share; what ``--redis-url`` they get."""
+        return self._redis_server(free_port()).url
+
+    def _redis_server(self, port: int, *args: str) -> RedisServer:
+        server = RedisServer(port, args)
+        self.redis.append(server)
+        server.start()
+        assert server.process is not None
+        # Started by this process, which runs on the load generator's CPU: move every thread.
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", SERVER_CPU, str(server.process.pid)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return server
+
+    def resize(self, count: int) -> list[tuple[int, int]]:
+        """Have the first ``count`` nodes running (start the missing ones, stop the others); the
+        (port, pid) of each running node, node 1 first."""
+        while len(self.nodes) < count:
+            self.nodes.append(TidingsNode(self.redis_url, self.log_path))
+        for node in self.nodes[count:]:
+            node.stop()
+        for node in self.nodes[:count]:
+            if node.process is None:
+                node.start()
+        return [(node.port, node.pid) for node in self.nodes[:count]]
+
+    def redis_pids(self) -> list[int]:
+        return [server.process.pid for server in self.redis if server.process is not None]
+
+    def stop(self) -> None:
+        self.resize(0)
+        for server in self.redis:
+            server.stop()
+        self.redis = []
+        self.port = self.pid = 0
+
+    def log_file(self) -> Path | None:
+        return self.log_path
+
+    def version(self) -> str:
+        words = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        release = next((word[2:] for word in words if word.startswith("v=")), "?")
+        return f"{tidings_version()} nodes on {self.redis_kind()} (redis-server {release})"
+
+    def redis_kind(self) -> str:
+        return "one redis-server"
+
+
+class TidingsCluster(TidingsNodes):
+    """TidingsNodes on a 3-master Redis Cluster of their own (no replicas), formed with
+    ``redis-cli --cluster create``: the nodes use ``redis+cluster://`` and sharded pub/sub."""
+
+    name = "tidings-cluster"
+    MASTERS = 3
+    BUS_OFFSET = 10000  # a cluster node's bus port is its port + 10000
+    FORM_TIMEOUT = 30.0
+
+    def start_redis(self) -> str:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is missing (Debian package redis-tools)")
+        workdir = Path(self.workdir.name)
+        seeds = []
+        for _ in range(self.MASTERS):
+            port = free_port(pair_offset=self.BUS_OFFSET)
+            config = workdir / f"nodes-{port}.conf"  # the cluster node's own state file
+            cluster = ("--cluster-enabled", "yes", "--cluster-config-file", str(config))
+            self._redis_server(port, *cluster, "--dir", str(workdir))
+            seeds.append(f"{HOST}:{port}")
+        create = [cli, "--cluster", "create", *seeds, "--cluster-replicas", "0", "--cluster-yes"]
+        created = subprocess.run(create, capture_output=True, text=True, timeout=60, check=False)
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-500:]}")
+        wait_until("the Redis Cluster did not form", self._formed, self.FORM_TIMEOUT)
+        return "redis+cluster://" + ",".join(seeds)
+
+    def _formed(self) -> bool:
+        """Every master says ``cluster_state:ok``."""
+        for server in self.redis:
+            with redis.Redis(host=HOST, port=server.port, socket_timeout=2) as client:
+                if client.cluster("info").get("cluster_state") != "ok":
+                    return False
+        return True
+
+    def redis_kind(self) -> str:
+        return f"a {self.MASTERS}-master Redis Cluster"
+
+
 class TidingsStatic(Tidings):
     """Apps from the config file alone (``apps_database_url = "none"``): the baseline that the
     app database's cost is measured against."""
@@ -567,6 +709,9 @@ SERVERS: dict[str, type[ServerProcess]] = {
     "tidings": Tidings,
     "tidings-2w": TidingsWorkers,
     "tidings-2w-sentinel": TidingsSentinel,
+    # The nodes scenario's: 1, 2, 3 tidings nodes on one Redis, and on a Redis Cluster.
+    "tidings-redis": TidingsNodes,
+    "tidings-cluster": TidingsCluster,
     "tidings-base": TidingsBaseline,
     "tidings-scraped": TidingsScraped,
     "tidings-console": TidingsConsole,
@@ -588,10 +733,15 @@ CEILINGS: dict[str, str | None] = {
     "http": "trivial-c",
     "channels": "trivial-c",
     "history": None,  # a tidings feature: tidings against itself without it
+    "nodes": None,  # tidings nodes against themselves, one node against several
 }
 CEILING_DEFAULT = "trivial"
 SUPPORTED: dict[str, set[str]] = {
     "soketi": {"idle", "fanout", "latency", "channels", "presence", "http"},  # no history
     "trivial": {"idle", "fanout", "latency", "channels", "http"},
     "trivial-c": {"idle", "channels", "http"},
+    "tidings-redis": {"nodes"},
+    "tidings-cluster": {"nodes"},
 }
+# Scenarios that run on these targets only.
+ONLY_ON: dict[str, set[str]] = {"nodes": {"tidings-redis", "tidings-cluster"}}

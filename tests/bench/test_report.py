@@ -68,3 +68,24 @@ def test_the_history_scenario_gets_its_own_table() -> None:
     table = text[text.index("## 7.") :]
     assert "| case | metric | tidings | tidings-2w |" in table
     assert "fan-out 1k subs, history" in table and "deliveries received /s" in table
+
+
+def test_the_nodes_scenario_shows_each_node_it_ran() -> None:
+    run = _run()
+    run["meta"]["targets"] = ["tidings-redis", "tidings-cluster"]
+    per_node = {"node1_cpu_us_per_delivery": 6.0, "node1_cpu_pct": 30.0}
+    second = {"node2_cpu_us_per_delivery": 5.0, "node2_cpu_pct": 15.0}
+    run["results"] = [
+        {"target": target, "rep": 0, "scenario": "nodes", "case": case, "metrics": metrics}
+        for target in ("tidings-redis", "tidings-cluster")
+        for case, metrics in (
+            ("1 node, 600 subs, 100/s", {**per_node, "redis_cpu_pct": 1.0}),
+            ("2 nodes, 600 subs, 100/s", {**per_node, **second, "redis_cpu_pct": 2.0}),
+        )
+    ]
+    table = report.markdown(run)[report.markdown(run).index("## 8.") :]
+    assert "| case | metric | tidings-redis | tidings-cluster |" in table
+    one, two = table.split("2 nodes, 600 subs")
+    assert "node 1: CPU µs per delivered message | 6.00 | 6.00 |" in one
+    assert "node 2" not in one and "node 2: CPU % | 15.0 | 15.0 |" in two
+    assert "node 3" not in table and "Redis CPU % | 2.00 | 2.00 |" in two

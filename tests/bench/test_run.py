@@ -81,3 +81,17 @@ def test_the_history_scenario_is_opt_in_and_runs_on_tidings_only() -> None:
     assert "history" not in run.parse_args([]).scenarios
     args = run.parse_args(["--reps", "1", "--scenarios", "history", "--targets", "tidings,soketi"])
     assert run.plan(args) == [(0, "history", "tidings")]  # no ceiling, soketi keeps no history
+
+
+def test_the_nodes_scenario_is_opt_in_and_runs_on_the_node_targets_only() -> None:
+    assert "nodes" not in run.parse_args([]).scenarios
+    args = run.parse_args(
+        ["--reps", "1", "--scenarios", "nodes,fanout", "--targets", "tidings,tidings-cluster"]
+    )
+    assert run.plan(args) == [
+        (0, "nodes", "tidings-cluster"),  # no ceiling, not on plain tidings
+        (0, "fanout", "tidings"),
+        (0, "fanout", "trivial"),
+    ]
+    with pytest.raises(SystemExit):  # on none of them: say which targets it needs
+        run.parse_args(["--scenarios", "nodes", "--targets", "tidings,soketi"])
