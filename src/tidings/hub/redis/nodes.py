@@ -58,6 +58,7 @@ class Nodes:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.healthy = False
+        self._was_healthy = False
         self.count: int | None = None  # nodes registered, as of the last tick
 
     async def start(self) -> None:
@@ -88,9 +89,10 @@ class Nodes:
             )
             if not alive or adapter.stale:
                 await self._reregister()
-            if not self.healthy:
-                log.warning("Redis reachable; node %s registered", adapter.node)
-            self.healthy = True
+            if not self.healthy:  # news when Redis is back, routine at start-up
+                level = logging.WARNING if self._was_healthy else logging.INFO
+                log.log(level, "Redis reachable; node %s registered", adapter.node)
+            self.healthy = self._was_healthy = True
             await self._sweep()
         except FAILURES as error:
             redis_round_trip_errors.note()
