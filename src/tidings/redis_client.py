@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -10,8 +11,13 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
 
 from tidings.config import ServerSettings
 from tidings.metrics.figures import redis_round_trip_errors
@@ -26,6 +32,24 @@ FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 # One Redis (alone or behind Sentinel), or a Redis Cluster: the calls tidings makes are the same.
 Client = Redis | RedisCluster
+
+
+class BoundedCluster(RedisCluster):
+    """redis-py's cluster client less two of its habits. Past a node's connection limit a call
+    fails there ("Too many connections") where the single-Redis pool waits: here calls wait
+    for one of ``concurrency`` places instead. And a call that timed out is retried, which
+    would run a script twice (a JOIN counted twice): here only a broken connection is."""
+
+    # A narrower tuple than the base declares: that is the point.
+    ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, concurrency: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._places = asyncio.Semaphore(concurrency)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._places:
+            return await super().execute_command(*args, **kwargs)
 
 
 class SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -45,13 +69,15 @@ def connect(settings: ServerSettings) -> Client:
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     }
     if settings.redis_url.startswith(CLUSTER_SCHEMES):
-        # Any seed that answers tells the whole slot map; a MOVED reply updates it.
-        return RedisCluster(
+        # Any seed that answers tells the whole slot map; a MOVED reply updates it. Calls
+        # wait for 64 places, so no node ever sees more (pipelines take a few besides).
+        return BoundedCluster(
             startup_nodes=[
                 ClusterNode(host, port) for host, port in cluster_seeds(settings.redis_url)
             ],
             ssl=settings.redis_url.startswith("rediss+"),
-            max_connections=64,
+            max_connections=96,
+            concurrency=64,
             **bounds,
         )
     if settings.redis_sentinels:

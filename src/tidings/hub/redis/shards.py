@@ -226,7 +226,7 @@ class ShardedTopics:
         shard.topics.discard(topic)
         with contextlib.suppress(*FAILURES):
             await shard.unsubscribe(topic)
-        if not shard.topics:
+        if not shard.topics and self._shards.get(shard.name) is shard:  # not done meanwhile
             del self._shards[shard.name]
             self._closing_shard(shard)
 
