@@ -198,7 +198,10 @@ class RedisAdapter(Adapter):
     ) -> None:
         app_id = conn.app.id
         for channel, member in list(subscriptions.items()):
-            await self._leave(conn, channel, member)
+            try:
+                await self._leave(conn, channel, member)
+            except Exception:  # a bug in one channel must not leave the others behind too
+                log.exception("leaving %s for socket %s failed", channel, conn.socket_id)
         if user_id is not None:
             await self._sign_out(app_id, user_id, conn.socket_id)
         for watched in self._local.unwatch(app_id, conn.socket_id):
