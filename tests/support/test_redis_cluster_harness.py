@@ -1,6 +1,7 @@
 """The Redis Cluster the cluster stories run on, proven with plain redis-py on its own: three
-masters form one cluster, a slot moves live with its keys, and a pub/sub kill drops the
-sharded subscribers of one node."""
+masters form one cluster, a slot moves live with its keys, a pub/sub kill drops the
+sharded subscribers of one node, and with a replica per master a killed master's replica takes
+over its slots and keys."""
 
 from __future__ import annotations
 
@@ -93,3 +94,28 @@ def test_a_pubsub_kill_drops_the_sharded_subscribers_of_that_node_only(
         assert redis_cluster.kill_pubsub_clients(owner) == 0
     finally:
         subscriber.close()
+
+
+def test_a_killed_masters_replica_takes_over_its_slots_and_keys() -> None:
+    with RedisClusterSetup(replicas=1) as setup:
+        assert len(setup.all_ports) == 6
+        assert [len(replicas) for replicas in setup.replicas.values()] == [1, 1, 1]
+        for port in setup.all_ports:  # every node sees each master with its replica online
+            assert setup.replicas_seen(port) == setup.replicas
+        key = "tidings:{4242:orders}:n"
+        slot = setup.slot_of(key)
+        owner = setup.owner(slot)
+        with cluster_client(setup) as client:
+            client.set(key, "before")
+            # Replication is asynchronous: only a write the replica acknowledged survives.
+            assert setup.client(owner).wait(1, 5000) == 1
+
+            assert setup.kill_master_of(slot) == owner
+            promoted = setup.wait_for_promotion(slot, owner)
+
+            assert promoted == setup.replicas[owner][0]
+            assert setup.owner(slot) == promoted
+            assert owner not in setup.masters() and owner not in setup.live_ports
+            assert setup.client(promoted).get(key) == b"before"
+            client.set(key, "after")  # redis-py finds the new master by itself
+            assert setup.client(promoted).get(key) == b"after"
