@@ -35,6 +35,7 @@ from tidings.redis_client import FAILURES
 log = logging.getLogger("tidings.redis")
 
 Handler = Callable[[bytes, bytes], None]
+MAX_BACKOFF = 0.5  # seconds between tries to place lost topics
 Lost = Callable[[list[bytes] | None], None]
 
 
@@ -267,7 +268,10 @@ class ShardedTopics:
             del self._shards[shard.name]
         self._closing_shard(shard)
         self._homeless.update(t for t in topics if t in self._wanted)
-        self._backoff = min(max(0.1, self._backoff * 2), 2.0)
+        # Capped low: while a shard fails over the slot map names the dead master until its
+        # replica is promoted (a second or two), and each try costs only a map read and a
+        # refused connect; a long back-off would hold delivery back well past the promotion.
+        self._backoff = min(max(0.1, self._backoff * 2), MAX_BACKOFF)
         self._schedule_rehome()
 
     def moved(self, topic: bytes) -> None:

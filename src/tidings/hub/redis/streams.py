@@ -94,12 +94,12 @@ return {epoch, last, ms, redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV
 """
 
 # KEYS ``Keys.stream``; ARGV the epoch a node has and the last serial it delivered in it.
-# Returns {epoch or false, last serial, entries after that serial (all in another epoch)}.
+# Returns {epoch or false, last serial, entries from that serial on (all in another epoch)}.
 CATCH_UP = """
 local meta = KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
 local start = '-'
-if epoch == ARGV[1] then start = '(' .. ARGV[2] .. '-0' end
+if epoch == ARGV[1] then start = ARGV[2] .. '-0' end
 local last = tonumber(redis.call('HGET', meta, 's') or '0')
 return {epoch, last, redis.call('XRANGE', KEYS[1], start, '+')}
 """
@@ -137,6 +137,7 @@ class _Position:
     epoch: bytes
     serial: int
     held: list[tuple[int, bytes, bytes, str | None]] | None = None  # while catching up
+    payload: bytes | None = None  # the last one delivered, to recognise it in the stream
 
 
 class ChannelStreams:
@@ -213,7 +214,7 @@ class ChannelStreams:
     ) -> None:
         if epoch == position.epoch and serial <= position.serial:
             return  # delivered already (caught up from the stream)
-        position.epoch, position.serial = epoch, serial
+        position.epoch, position.serial, position.payload = epoch, serial, payload
         self.local.deliver(position.app_id, position.channel, payload, sender)
 
     def reconnecting(self, topics: list[bytes] | None = None) -> None:
@@ -242,6 +243,8 @@ class ChannelStreams:
         if self._positions.get(topic) is not position:
             return  # the last local socket left meanwhile
         epoch = _bytes(epoch)
+        if entries and epoch == position.epoch:
+            self._check_anchor(position, *entries[0])
         if epoch == position.epoch and int(last) < position.serial:
             # A promoted replica that lacked the last writes: its serials will come again,
             # and must not be taken for ones delivered already.
@@ -256,6 +259,19 @@ class ChannelStreams:
         held, position.held = position.held or [], None
         for serial, message_epoch, payload, sender in held:  # in Redis's order
             self._fill(position, serial, message_epoch, payload, sender)
+
+    @staticmethod
+    def _check_anchor(position: _Position, raw_id: bytes, flat: list[bytes]) -> None:
+        """The stream's entry at our last serial should be what we delivered. If not, a
+        promoted replica lacked it and gave its serial to a newer event: deliver from there."""
+        _, entry = _entry(raw_id, _fields(flat))
+        known = position.payload
+        if entry.serial == position.serial and known is not None and entry.payload != known:
+            log.warning(
+                "%s's stream was rewritten from serial %d (a Redis failover lost writes)",
+                position.channel, entry.serial,
+            )  # fmt: skip
+            position.serial -= 1
 
     def _fill(
         self, position: _Position, serial: int, epoch: bytes, payload: bytes, sender: str | None
