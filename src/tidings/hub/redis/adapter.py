@@ -248,8 +248,8 @@ class RedisAdapter(Adapter):
             return Joined(local_count, members)
         total, refused = int(result[0]), int(result[2])
         if refused:
-            if not await self._forget_local(conn, channel, member):
-                await self._redis.srem(self._keys.node_channels(app.id, node), channel)
+            await self._forget_local(conn, channel, member)
+            await self._release_channel(app.id, channel)
             raise presence_full(channel, app.max_presence_members_per_channel)
         flat = await self._announce_join(app.id, channel, result, conn.socket_id)
         members = None
@@ -305,6 +305,13 @@ class RedisAdapter(Adapter):
             await self._routes.drop("c", app_id, channel)
         return left
 
+    async def _release_channel(self, app_id: str, channel: str) -> None:
+        """Out of this node's channel set once no local socket holds the channel. Checked
+        when the SREM is sent, not before the LEAVE: a socket that joined meanwhile has sent
+        (or will send, after this) its own SADD."""
+        if not self._local.subscribers(app_id, channel):
+            await self._redis.srem(self._keys.node_channels(app_id, self.node), channel)
+
     async def unsubscribe(self, conn: Subscriber, channel: str, member: Member | None) -> int:
         return await self._leave(conn, channel, member)
 
@@ -317,8 +324,7 @@ class RedisAdapter(Adapter):
         marks = self._departure_ms if conn.app.webhooks else 0
         try:
             result = await self._channel_script("leave", app_id, channel, node, user_id, marks)
-            if left == 0:
-                await self._redis.srem(self._keys.node_channels(app_id, node), channel)
+            await self._release_channel(app_id, channel)
         except FAILURES as error:
             self._lost("an unsubscription", error)
             return left
