@@ -19,8 +19,10 @@ serial and epoch in the frame itself: for the others it travels beside the paylo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +95,23 @@ if ARGV[2] == '0' then return {epoch, last, ms, {}} end
 return {epoch, last, ms, redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV[2])}
 """
 
-# KEYS ``Keys.stream``; ARGV the epoch a node has and the last serial it delivered in it.
-# Returns {epoch or false, last serial, entries from that serial on (all in another epoch)}.
+# KEYS ``Keys.stream``; ARGV the epoch a node has, the last serial it delivered in it, how
+# many serials before that (or before the stream's last, if lower) to return as well, so the
+# node can check them against what it delivered. Returns {epoch or false, last serial,
+# entries (all of them in another epoch)}.
 CATCH_UP = """
 local meta = KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
-local start = '-'
-if epoch == ARGV[1] then start = ARGV[2] .. '-0' end
 local last = tonumber(redis.call('HGET', meta, 's') or '0')
+local start = '-'
+if epoch == ARGV[1] then
+  local from = math.min(tonumber(ARGV[2]), last) - tonumber(ARGV[3])
+  if from > 0 then start = from .. '-0' end
+end
 return {epoch, last, redis.call('XRANGE', KEYS[1], start, '+')}
 """
+RECENT = 128  # serials a node remembers per channel (by payload hash) to spot a rewrite
+CATCH_UP_TRIES = (0.0, 0.1, 0.2, 0.4, 0.8, 1.6)  # delays: a failover can take a moment
 
 
 def event_args(rule: HistoryRule, payload: bytes, sender: str | None, splice: bool) -> list[Any]:
@@ -137,7 +146,24 @@ class _Position:
     epoch: bytes
     serial: int
     held: list[tuple[int, bytes, bytes, str | None]] | None = None  # while catching up
-    payload: bytes | None = None  # the last one delivered, to recognise it in the stream
+    # The last RECENT serials delivered and their payloads' hashes, by serial % RECENT: two
+    # arrays of machine integers (2 KiB a channel), made at the first delivery.
+    serials: array[int] | None = None
+    hashes: array[int] | None = None
+
+    def remember(self, serial: int, payload: bytes) -> None:
+        if self.serials is None or self.hashes is None:
+            self.serials, self.hashes = array("q", bytes(8 * RECENT)), array("q", bytes(8 * RECENT))
+        slot = serial % RECENT
+        self.serials[slot], self.hashes[slot] = serial, hash(payload)
+
+    def contradicts(self, serial: int, payload: bytes) -> bool:
+        """True when we delivered something else under ``serial``; False when it is what we
+        delivered, or too old to tell."""
+        if self.serials is None or self.hashes is None:
+            return False
+        slot = serial % RECENT
+        return self.serials[slot] == serial and self.hashes[slot] != hash(payload)
 
 
 class ChannelStreams:
@@ -214,7 +240,8 @@ class ChannelStreams:
     ) -> None:
         if epoch == position.epoch and serial <= position.serial:
             return  # delivered already (caught up from the stream)
-        position.epoch, position.serial, position.payload = epoch, serial, payload
+        position.epoch, position.serial = epoch, serial
+        position.remember(serial, payload)
         self.local.deliver(position.app_id, position.channel, payload, sender)
 
     def reconnecting(self, topics: list[bytes] | None = None) -> None:
@@ -234,44 +261,50 @@ class ChannelStreams:
 
     async def _catch_up(self, topic: bytes, position: _Position) -> None:
         keys = self.keys.stream(position.app_id, position.channel)
-        try:
-            args: list[bytes | int] = [position.epoch, position.serial]
-            epoch, last, entries = await self._catch_up_script(keys=keys, args=args)
-        except FAILURES as error:
-            log.warning("could not read %s's stream after a gap: %s", position.channel, error)
-            epoch, last, entries = None, position.serial, []
+        read: Any = None
+        failure: BaseException | None = None
+        for delay in CATCH_UP_TRIES:  # the channel's messages stay held meanwhile
+            await asyncio.sleep(delay)
+            try:
+                args: list[bytes | int] = [position.epoch, position.serial, RECENT]
+                read = await self._catch_up_script(keys=keys, args=args)
+                break
+            except FAILURES as error:
+                failure = error
         if self._positions.get(topic) is not position:
             return  # the last local socket left meanwhile
-        epoch = _bytes(epoch)
-        if entries and epoch == position.epoch:
-            self._check_anchor(position, *entries[0])
-        if epoch == position.epoch and int(last) < position.serial:
-            # A promoted replica that lacked the last writes: its serials will come again,
-            # and must not be taken for ones delivered already.
-            log.warning(
-                "%s's stream went back from serial %d to %d (a Redis failover lost writes)",
-                position.channel, position.serial, int(last),
-            )  # fmt: skip
-            position.serial = int(last)
-        for raw_id, flat in entries:
-            _, entry = _entry(raw_id, _fields(flat))
+        if read is None:
+            log.warning("could not read %s's stream after a gap: %s", position.channel, failure)
+            read = (position.epoch, position.serial, [])
+        epoch, last, raw = _bytes(read[0]), int(read[1]), read[2]
+        entries = [_entry(raw_id, _fields(flat))[1] for raw_id, flat in raw]
+        if epoch == position.epoch:
+            self._rewind(position, entries, last)
+        for entry in entries:
             self._fill(position, entry.serial, epoch, entry.payload, entry.sender)
         held, position.held = position.held or [], None
         for serial, message_epoch, payload, sender in held:  # in Redis's order
             self._fill(position, serial, message_epoch, payload, sender)
 
     @staticmethod
-    def _check_anchor(position: _Position, raw_id: bytes, flat: list[bytes]) -> None:
-        """The stream's entry at our last serial should be what we delivered. If not, a
-        promoted replica lacked it and gave its serial to a newer event: deliver from there."""
-        _, entry = _entry(raw_id, _fields(flat))
-        known = position.payload
-        if entry.serial == position.serial and known is not None and entry.payload != known:
+    def _rewind(position: _Position, entries: list[HistoryEntry], last: int) -> None:
+        """A promoted replica may lack the last writes and give their serials to new events:
+        from the first serial whose entry is not what this node delivered (or past the
+        stream's last), serials are news again."""
+        rewound = min(position.serial, last)
+        for entry in entries:
+            if entry.serial > position.serial:
+                break
+            if position.contradicts(entry.serial, entry.payload):
+                rewound = entry.serial - 1
+                break
+        if rewound < position.serial:
             log.warning(
-                "%s's stream was rewritten from serial %d (a Redis failover lost writes)",
-                position.channel, entry.serial,
+                "%s's stream was rewritten after serial %d, past which this node had delivered "
+                "up to %d (a Redis failover lost writes)",
+                position.channel, rewound, position.serial,
             )  # fmt: skip
-            position.serial -= 1
+            position.serial = rewound
 
     def _fill(
         self, position: _Position, serial: int, epoch: bytes, payload: bytes, sender: str | None
