@@ -38,6 +38,11 @@ def problem(server: ServerSettings) -> str | None:
             f"redis+cluster://, got {url!r}"
         )
     if url.startswith(CLUSTER_SCHEMES):
+        if "@" in url.split("/", 3)[2]:
+            return (
+                "'redis_url': a redis+cluster:// URL cannot carry a user or password (not "
+                "supported yet); give the nodes' host:port only"
+            )
         try:
             cluster_seeds(url)
         except ValueError as error:

@@ -227,11 +227,13 @@ class RedisAdapter(Adapter):
         local_count = self._local.join(app.id, channel, conn)
         if member is not None:
             self._local.add_member(app.id, channel, member)
-        if local_count == 1:  # this node's first: where delivery here starts, then listen
+        if local_count == 1:  # this node's first: where delivery here starts
             topic = self._routes.topic("c", app.id, channel)
             with contextlib.suppress(*FAILURES):  # else the first message sets where it starts
                 await self._routes.streams.track(topic, app.id, channel)
-            await self._routes.want("c", app.id, channel)
+        # Every socket waits for Redis to confirm the node listens (at once when it does),
+        # so nothing published after its subscription_succeeded can miss it.
+        await self._routes.want("c", app.id, channel)
         args: list[Any] = [node, 1, -1, self._claims]
         if member is not None:
             info = orjson.dumps(member.user_info)
@@ -249,7 +251,8 @@ class RedisAdapter(Adapter):
         total, refused = int(result[0]), int(result[2])
         if refused:
             await self._forget_local(conn, channel, member)
-            await self._release_channel(app.id, channel)
+            with contextlib.suppress(*FAILURES):  # the refusal is what the client must hear
+                await self._release_channel(app.id, channel)
             raise presence_full(channel, app.max_presence_members_per_channel)
         flat = await self._announce_join(app.id, channel, result, conn.socket_id)
         members = None
@@ -324,10 +327,13 @@ class RedisAdapter(Adapter):
         marks = self._departure_ms if conn.app.webhooks else 0
         try:
             result = await self._channel_script("leave", app_id, channel, node, user_id, marks)
-            await self._release_channel(app_id, channel)
         except FAILURES as error:
             self._lost("an unsubscription", error)
             return left
+        try:  # apart: LEAVE decided, and what it decided must be announced
+            await self._release_channel(app_id, channel)
+        except FAILURES as error:
+            self._lost("an unsubscription", error)
         total, vacated, removed = (int(value) for value in result)
         if removed:
             await self._member_removed(app_id, channel, user_id)

@@ -73,22 +73,22 @@ class Routes:
 
     def topic(self, kind: TopicKind, app_id: str, name: str) -> bytes:
         if kind == "c":
-            topic = self._keys.channel_topic(app_id, name)
-        elif kind == "u":
-            topic = self._keys.user_topic(app_id, name)
-        else:
-            topic = self._keys.watch_topic(app_id, name)
-        if topic not in self._routes:
-            self._routes[topic] = _Route(kind, app_id, name)
-        return topic
+            return self._keys.channel_topic(app_id, name)
+        if kind == "u":
+            return self._keys.user_topic(app_id, name)
+        return self._keys.watch_topic(app_id, name)
 
     async def want(self, kind: TopicKind, app_id: str, name: str) -> None:
-        """Subscribe (once Redis confirms it) from the first local socket that needs it."""
-        await self.topics.want(self.topic(kind, app_id, name))
+        """Subscribe (once Redis confirms it) while a local socket needs it; routed from now
+        on, and only while wanted: what still comes in after ``drop`` is dropped."""
+        topic = self.topic(kind, app_id, name)
+        if topic not in self._routes:
+            self._routes[topic] = _Route(kind, app_id, name)
+        await self.topics.want(topic)
 
     async def drop(self, kind: TopicKind, app_id: str, name: str) -> None:
         topic = self.topic(kind, app_id, name)
-        del self._routes[topic]
+        self._routes.pop(topic, None)
         self.streams.untrack(topic)
         await self.topics.drop(topic)
 

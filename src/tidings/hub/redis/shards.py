@@ -36,6 +36,7 @@ log = logging.getLogger("tidings.redis")
 
 Handler = Callable[[bytes, bytes], None]
 MAX_BACKOFF = 0.5  # seconds between tries to place lost topics
+HEALTH_CHECK = 5.0  # seconds of quiet after which a shard connection is PINGed
 Lost = Callable[[list[bytes] | None], None]
 
 
@@ -50,6 +51,7 @@ class _Shard:
         pool = ConnectionPool(connection_class=node.connection_class, **kwargs)
         self._client = Redis(connection_pool=pool)
         self.topics: set[bytes] = set()
+        self._unsubscribing: dict[bytes, int] = {}  # our own SUNSUBSCRIBEs not answered yet
         self.pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self.closing = False
@@ -62,7 +64,7 @@ class _Shard:
         await cancel_and_wait(self._task)
         await self._drop()
         with contextlib.suppress(*FAILURES):
-            await self._client.aclose()
+            await self._client.aclose(close_connection_pool=True)
 
     async def subscribe(self, topics: Iterable[bytes]) -> None:
         """SSUBSCRIBE, one slot at a time (Redis refuses one command across slots)."""
@@ -75,7 +77,11 @@ class _Shard:
     async def unsubscribe(self, topic: bytes) -> None:
         pubsub = self.pubsub
         if pubsub is not None:
-            await pubsub.sunsubscribe(topic)
+            await self.unsubscribe_on(pubsub, topic)
+
+    async def unsubscribe_on(self, pubsub: PubSub, topic: bytes) -> None:
+        self._unsubscribing[topic] = self._unsubscribing.get(topic, 0) + 1
+        await pubsub.sunsubscribe(topic)
 
     async def _drop(self) -> None:
         pubsub, self.pubsub = self.pubsub, None
@@ -93,33 +99,55 @@ class _Shard:
                 for group in self._owner.by_slot(missing).values():
                     await asyncio.wait_for(pubsub.ssubscribe(*group), self._owner.timeout)
                 sent |= missing
+            for gone in sent - self.topics:  # dropped while connecting
+                await self.unsubscribe_on(pubsub, gone)
             self.pubsub = pubsub
             await self._listen(pubsub)
         except asyncio.CancelledError:
-            await self._drop()
             raise
         except Exception as error:  # any failure means: find the owners again
             redis_round_trip_errors.note()
             log.warning("Redis shard %s pub/sub lost (%s); resubscribing", self.name, error)
-        await self._drop()
+        finally:
+            self.pubsub = None
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
         if not self.closing:
             self._owner.lost(self, list(self.topics))
 
     async def _listen(self, pubsub: PubSub) -> None:
         owner = self._owner
+        loop = asyncio.get_running_loop()
+        heard, pinged = loop.time(), 0.0
         while self.pubsub is pubsub and not self.closing:
             message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
+            now = loop.time()
             if message is None:
+                # Quiet: a master that vanished without closing the socket (a host gone, a
+                # partition) must not leave its topics silent forever, so ask it.
+                if pinged and now - pinged > owner.timeout:
+                    raise ConnectionError(f"no answer to PING within {owner.timeout} s")
+                if not pinged and now - heard > HEALTH_CHECK:
+                    pinged = now
+                    await pubsub.ping()
                 continue
+            heard, pinged = now, 0.0
             kind, topic = message["type"], message["channel"]
             if kind == "smessage":
                 owner.deliver(topic, message["data"])
             elif kind == "ssubscribe":
                 owner.confirmed(topic)
-            elif kind == "sunsubscribe" and topic in self.topics:
-                # Not ours: the slot moved away. Find its owner, and hold it meanwhile.
-                self.topics.discard(topic)
-                owner.moved(topic)
+            elif kind == "sunsubscribe":
+                pending = self._unsubscribing.get(topic, 0)
+                if pending:  # the answer to our own SUNSUBSCRIBE
+                    if pending == 1:
+                        del self._unsubscribing[topic]
+                    else:
+                        self._unsubscribing[topic] = pending - 1
+                elif topic in self.topics:
+                    # Not ours: the slot moved away. Find its owner, and hold it meanwhile.
+                    self.topics.discard(topic)
+                    owner.moved(topic)
 
 
 class ShardedTopics:
@@ -312,3 +340,5 @@ class ShardedTopics:
             for topic in homeless:
                 if topic in self._wanted:
                     await self._place(topic)
+            if self._homeless:  # a slot nobody serves yet (mid-failover): not a busy loop
+                await asyncio.sleep(MAX_BACKOFF)

@@ -146,6 +146,9 @@ class _Position:
     epoch: bytes
     serial: int
     held: list[tuple[int, bytes, bytes, str | None]] | None = None  # while catching up
+    awaiting: bool = False  # resubscribing: read back once Redis confirms it
+    catching: bool = False  # a read-back is running
+    again: bool = False  # and was asked for once more meanwhile
     # The last RECENT serials delivered and their payloads' hashes, by serial % RECENT: two
     # arrays of machine integers (2 KiB a channel), made at the first delivery.
     serials: array[int] | None = None
@@ -231,7 +234,7 @@ class ChannelStreams:
         expected = position.serial + 1 if epoch == position.epoch else 1
         if serial > expected:
             position.held = [(serial, epoch, payload, sender)]
-            spawn(self._catch_up(topic, position))
+            self._catch_up_soon(topic, position)
             return
         self._deliver(position, serial, epoch, payload, sender)
 
@@ -246,45 +249,76 @@ class ChannelStreams:
 
     def reconnecting(self, topics: list[bytes] | None = None) -> None:
         """Pub/sub connections are being made again (for ``topics``, or all): hold those
-        channels' messages until the stream has filled the gap."""
+        channels' messages until the resubscription is confirmed and the stream read."""
         positions = self._positions
         chosen = positions.values() if topics is None else (positions.get(t) for t in topics)
         for position in chosen:
-            if position is not None and position.held is None:
-                position.held = []
+            if position is not None:
+                if position.held is None:
+                    position.held = []
+                position.awaiting = True
 
     def confirmed(self, topic: bytes) -> None:
         """Redis confirmed the topic's SUBSCRIBE: read what the gap missed, then release."""
         position = self._positions.get(topic)
-        if position is not None and position.held is not None:
+        if position is not None and position.awaiting:
+            position.awaiting = False
+            self._catch_up_soon(topic, position)
+
+    def _catch_up_soon(self, topic: bytes, position: _Position) -> None:
+        """One read-back at a time per channel: asked again meanwhile, it reads once more."""
+        if position.catching:
+            position.again = True
+        else:
+            position.catching = True
             spawn(self._catch_up(topic, position))
 
     async def _catch_up(self, topic: bytes, position: _Position) -> None:
+        try:
+            while True:
+                position.again = False
+                read = await self._read_back(position)
+                if self._positions.get(topic) is not position:
+                    return  # the last local socket left meanwhile
+                if read is not None:
+                    self._apply(position, *read)
+                if position.again:
+                    continue
+                if position.awaiting:
+                    return  # resubscribing: its confirmation reads again, then releases
+                if read is None:
+                    log.warning("could not read %s's stream after a gap", position.channel)
+                self._release(position)
+                return
+        except Exception:  # a bug here must not hold the channel's messages forever
+            log.exception("reading back %s's stream failed", position.channel)
+            self._release(position)
+        finally:
+            position.catching = False
+
+    async def _read_back(self, position: _Position) -> tuple[bytes, int, list[Any]] | None:
         keys = self.keys.stream(position.app_id, position.channel)
-        read: Any = None
-        failure: BaseException | None = None
         for delay in CATCH_UP_TRIES:  # the channel's messages stay held meanwhile
             await asyncio.sleep(delay)
             try:
                 args: list[bytes | int] = [position.epoch, position.serial, RECENT]
-                read = await self._catch_up_script(keys=keys, args=args)
-                break
-            except FAILURES as error:
-                failure = error
-        if self._positions.get(topic) is not position:
-            return  # the last local socket left meanwhile
-        if read is None:
-            log.warning("could not read %s's stream after a gap: %s", position.channel, failure)
-            read = (position.epoch, position.serial, [])
-        epoch, last, raw = _bytes(read[0]), int(read[1]), read[2]
+                epoch, last, raw = await self._catch_up_script(keys=keys, args=args)
+                return _bytes(epoch), int(last), raw
+            except FAILURES:
+                continue
+        return None
+
+    def _apply(self, position: _Position, epoch: bytes, last: int, raw: list[Any]) -> None:
         entries = [_entry(raw_id, _fields(flat))[1] for raw_id, flat in raw]
         if epoch == position.epoch:
             self._rewind(position, entries, last)
         for entry in entries:
             self._fill(position, entry.serial, epoch, entry.payload, entry.sender)
+
+    def _release(self, position: _Position) -> None:
         held, position.held = position.held or [], None
-        for serial, message_epoch, payload, sender in held:  # in Redis's order
-            self._fill(position, serial, message_epoch, payload, sender)
+        for serial, epoch, payload, sender in held:  # in Redis's order
+            self._fill(position, serial, epoch, payload, sender)
 
     @staticmethod
     def _rewind(position: _Position, entries: list[HistoryEntry], last: int) -> None:
