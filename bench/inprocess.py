@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -141,6 +142,7 @@ async def measure(config_path: str, connects: int, requests: int) -> dict[str, f
     )
     listener = Listener(Application(ctx), limits)
     figures: dict[str, float] = {}
+    gc.freeze()  # as tidings serve does once started (server/runner.py)
 
     # Connect and subscribe, all sockets kept open (as the idle scenario does).
     transports = [Transport() for _ in range(connects)]
@@ -157,7 +159,8 @@ async def measure(config_path: str, connects: int, requests: int) -> dict[str, f
     assert len(ctx.connections) == connects, "every socket should be connected"
     for transport in transports:
         transport.close()
-    await asyncio.sleep(0.1)
+    while ctx.connections:  # every socket's clean-up done before the next phase
+        await asyncio.sleep(0.01)
 
     # HTTP triggers on one keep-alive connection.
     transport = Transport()

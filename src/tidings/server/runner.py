@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -94,6 +95,10 @@ async def _serve(
     orphan_watch = (
         asyncio.create_task(stop_when_orphaned(stop)) if worker_index() is not None else None
     )
+    # What is alive now (modules, the app store's driver, the config) lives as long as the
+    # process: out of the collector's sight, a full collection walks only what sockets made
+    # (bench/inprocess.py: 63 -> 60 us of CPU per connect+subscribe).
+    gc.freeze()
     if on_ready is not None:
         on_ready(ctx)
     try:
