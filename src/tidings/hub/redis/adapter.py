@@ -305,7 +305,10 @@ class RedisAdapter(Adapter):
         if member is not None:
             self._local.remove_member(app_id, channel, member.user_id)
         if left == 0:
-            await self._routes.drop("c", app_id, channel)
+            try:
+                await self._routes.drop("c", app_id, channel)
+            except Exception:  # not listening any more matters less than leaving in Redis
+                log.exception("could not stop listening to %s", channel)
         return left
 
     async def _release_channel(self, app_id: str, channel: str) -> None:
