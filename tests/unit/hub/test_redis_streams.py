@@ -4,12 +4,8 @@ and what reaches the node's sockets is checked frame by frame."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
 from redis.asyncio import Redis
 
-from tests.support.redis_server import RedisServer
 from tests.unit.hub.contract_support import Socket, until
 from tidings.apps import App
 from tidings.apps.history import HistoryRule
@@ -23,20 +19,6 @@ CHANNEL = "orders"
 KEYS = Keys("streams-test")
 RULE = HistoryRule("*", max_events=100, ttl=60)
 TOPIC = KEYS.channel_topic(APP.id, CHANNEL)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as redis:
-        yield redis
-
-
-@pytest.fixture
-async def redis(server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(server.url)
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 class Node:

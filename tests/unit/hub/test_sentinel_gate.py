@@ -3,14 +3,11 @@ only where every live node listens, else none of it does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ResponseError
 
-from tests.support.redis_server import RedisServer
 from tidings.apps.history import HistoryRule
 from tidings.hub.redis.publisher import Outbound
 from tidings.hub.redis.sentinel import Gate
@@ -19,20 +16,6 @@ from tidings.hub.redis.streams import event_args
 
 KEYS = Keys("gate-test")
 NEWS = b"gate-test:1:c:news"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as redis:
-        yield redis
-
-
-@pytest.fixture
-async def redis(server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(server.url)
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 async def listen(redis: Redis, *topics: bytes) -> PubSub:
