@@ -124,23 +124,15 @@ async def measure(config_path: str, connects: int, requests: int) -> dict[str, f
     from tidings.apps.choose import close_app_store, open_app_store
     from tidings.config import load
     from tidings.net.connection import HttpConnection
-    from tidings.net.listener import Limits, Listener
-    from tidings.server.api.base import MAX_BODY_BYTES
+    from tidings.net.listener import Listener
     from tidings.server.app import Application, build_context
+    from tidings.server.runner import limits_for
 
     config = load(config_path, {})
     apps = await open_app_store(config)
     ctx = build_context(config, apps)
     await ctx.adapter.start()
-    server = config.server
-    limits = Limits(
-        max_header_bytes=server.max_header_bytes,
-        max_body_bytes=MAX_BODY_BYTES,
-        max_message_bytes=server.max_frame_bytes,
-        request_timeout=server.request_timeout,
-        keepalive_timeout=server.keepalive_timeout,
-    )
-    listener = Listener(Application(ctx), limits)
+    listener = Listener(Application(ctx), limits_for(config.server))
     figures: dict[str, float] = {}
     gc.freeze()  # as tidings serve does once started (server/runner.py)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tidings.apps import AppStore
 from tidings.apps.choose import close_app_store, open_app_store
-from tidings.config import Config
+from tidings.config import Config, ServerSettings
 from tidings.net.client_address import TrustedProxies
 from tidings.net.listener import Limits, Listener
 from tidings.net.tls import CertificateSwitch
@@ -47,6 +47,17 @@ async def serve(
         await close_app_store(apps)
 
 
+def limits_for(server: ServerSettings) -> Limits:
+    """What the network layer bounds, from the settings."""
+    return Limits(
+        max_header_bytes=server.max_header_bytes,
+        max_body_bytes=MAX_BODY_BYTES,
+        max_message_bytes=server.max_frame_bytes,
+        request_timeout=server.request_timeout,
+        keepalive_timeout=server.keepalive_timeout,
+    )
+
+
 async def _serve(
     config: Config,
     apps: AppStore,
@@ -62,13 +73,7 @@ async def _serve(
     if ctx.webhooks is not None:
         await ctx.webhooks.start()
     server = config.server
-    limits = Limits(
-        max_header_bytes=server.max_header_bytes,
-        max_body_bytes=MAX_BODY_BYTES,
-        max_message_bytes=server.max_frame_bytes,
-        request_timeout=server.request_timeout,
-        keepalive_timeout=server.keepalive_timeout,
-    )
+    limits = limits_for(server)
     metrics = MetricsEndpoint(ctx)
     listener = Listener(
         Application(ctx, metrics),
