@@ -11,6 +11,7 @@ from tidings.server.api.trigger import channel_info, parse_trigger, publish
 
 class TriggerBatch(Endpoint):
     method = "POST"
+    events_per_answer = 1
     paths = ("/apps/{app_id}/batch_events",)
 
     async def handle(self, request: ApiRequest) -> Any:

@@ -10,6 +10,7 @@ from tidings.server.api.trigger import channel_info, parse_trigger, publish
 
 class TriggerEvent(Endpoint):
     method = "POST"
+    events_per_answer = 1
     paths = ("/apps/{app_id}/events",)
 
     async def handle(self, request: ApiRequest) -> Any:

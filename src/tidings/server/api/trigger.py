@@ -118,7 +118,8 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
         await adapter.publish_many(app.id, await _publish_history(ctx, app, outgoing))
     else:
         await adapter.publish_many(app.id, outgoing)
-    ctx.figures.app(app.id).api_events += events
+    if events != 1:  # a request's first event is counted with its 200 (AppFigures.api_events)
+        ctx.figures.app(app.id).extra_api_events += events - 1
     for channel, payload, _ in outgoing:
         if channel_type(channel).cached:
             await adapter.cache_set(app.id, channel, payload, app.cache_ttl)
