@@ -1,4 +1,5 @@
-"""Server CPU per WebSocket connect+subscribe and per HTTP trigger, measured in-process.
+"""Server CPU per WebSocket connect+subscribe, per HTTP trigger and per fan-out delivery,
+measured in-process.
 
 The wire scenarios (bench/run.py) are bound by their load generator for connects, and a
 2-core VM makes their per-connect figures vary by ±20% from run to run. This drives tidings'
@@ -7,11 +8,13 @@ the app store) with in-memory transports on one event loop: no sockets and no lo
 so what is timed is the server's work alone, and two set-ups can be compared to a percent.
 
     .venv/bin/python -m bench.inprocess --stores static,sqlite,postgres
+    .venv/bin/python -m bench.inprocess --stores static --checkouts /tmp/after,/tmp/before
 
 ``static``: the app in the config file (``apps_database_url = "none"``); ``sqlite`` and
 ``postgres``: the same app added with ``tidings apps add`` to the SQLite store and to a
-throwaway PostgreSQL (Debian's, started like the tests' one). Rounds alternate between the
-set-ups, each in a process of its own, and the report gives each one's median.
+throwaway PostgreSQL (Debian's, started like the tests' one). ``--checkouts`` runs each store
+with each checkout's ``src/`` first on the path, to price a change. Rounds alternate between
+the set-ups, each in a process of its own, and the report gives each one's median.
 """
 
 from __future__ import annotations
@@ -101,8 +104,8 @@ UPGRADE = (
 SUBSCRIBE = masked_text('{"event":"pusher:subscribe","data":{"channel":"idle"}}')
 
 
-def trigger_request() -> bytes:
-    body = json.dumps({"name": "e", "channel": "c", "data": '{"n":1}'}).encode()
+def trigger_request(channel: str = "c") -> bytes:
+    body = json.dumps({"name": "e", "channel": channel, "data": '{"n":1}'}).encode()
     params = {
         "auth_key": KEY,
         "auth_timestamp": str(int(time.time())),
@@ -120,7 +123,7 @@ def trigger_request() -> bytes:
     return head.encode() + body
 
 
-async def measure(config_path: str, connects: int, requests: int) -> dict[str, float]:
+async def measure(config_path: str, connects: int, requests: int, fanouts: int) -> dict[str, float]:
     from tidings.apps.choose import close_app_store, open_app_store
     from tidings.config import load
     from tidings.net.connection import HttpConnection
@@ -149,6 +152,20 @@ async def measure(config_path: str, connects: int, requests: int) -> dict[str, f
         await asyncio.sleep(0)
     figures["connect_us"] = (time.process_time() - started) / connects * 1e6
     assert len(ctx.connections) == connects, "every socket should be connected"
+
+    # Fan-out: triggers to the channel every one of those sockets is subscribed to.
+    http = Transport()
+    conn = HttpConnection(listener)
+    http.set_protocol(conn)
+    conn.connection_made(http)  # type: ignore[arg-type]
+    request, before = trigger_request("idle"), transports[0].written
+    started = time.process_time()
+    for _ in range(fanouts):
+        conn.data_received(request)
+        await asyncio.sleep(0)
+    figures["delivery_ns"] = (time.process_time() - started) / (fanouts * connects) * 1e9
+    assert fanouts == 0 or transports[-1].written > before, "every socket should get the events"
+    http.close()
     for transport in transports:
         transport.close()
     while ctx.connections:  # every socket's clean-up done before the next phase
@@ -194,19 +211,41 @@ def config_for(store: str, workdir: Path, postgres_url: str) -> Path:
     return config
 
 
+FIGURES = (
+    ("connect_us", "connect+subscribe", "us"),
+    ("trigger_us", "trigger", "us"),
+    ("delivery_ns", "fan-out", "ns per delivery"),
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stores", default="static,sqlite,postgres")
+    parser.add_argument(
+        "--checkouts",
+        default="",
+        help="checkouts to compare, comma-separated (each one's src/ first on the path)",
+    )
     parser.add_argument("--connects", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=30000)
+    parser.add_argument("--fanouts", type=int, default=200, help="triggers to all the sockets")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child: measure this config
     args = parser.parse_args()
+    sizes = (args.connects, args.requests, args.fanouts)
     if args.one:
-        figures = asyncio.run(measure(args.one, args.connects, args.requests))
-        print(json.dumps(figures))
+        import uvloop  # as tidings serve runs (tidings/eventloop.py)
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            print(json.dumps(runner.run(measure(args.one, *sizes))))
         return 0
     stores = args.stores.split(",")
+    checkouts = [Path(c).absolute() for c in args.checkouts.split(",") if c] or [ROOT]
+    setups = [(c, s) for c in checkouts for s in stores]
+    names = {
+        setup: setup[1] if len(checkouts) == 1 else f"{setup[1]}@{setup[0].name}"
+        for setup in setups
+    }
     postgres = None
     with tempfile.TemporaryDirectory() as tmp:
         url = ""
@@ -218,33 +257,48 @@ def main() -> int:
             url = postgres.create_database()
         try:
             configs = {store: config_for(store, Path(tmp), url) for store in stores}
-            results: dict[str, list[dict[str, float]]] = {store: [] for store in stores}
+            results: dict[str, list[dict[str, float]]] = {names[s]: [] for s in setups}
             for turn in range(args.rounds):
-                for store in stores if turn % 2 == 0 else reversed(stores):
+                for checkout, store in setups if turn % 2 == 0 else reversed(setups):
                     child = [sys.executable, "-m", "bench.inprocess", "--one", str(configs[store])]
-                    child += ["--connects", str(args.connects), "--requests", str(args.requests)]
+                    child += [
+                        f"--{n}={v}"
+                        for n, v in zip(("connects", "requests", "fanouts"), sizes, strict=True)
+                    ]
+                    env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
                     out = subprocess.run(
-                        child, check=True, capture_output=True, text=True, cwd=ROOT
+                        child, check=True, capture_output=True, text=True, cwd=ROOT, env=env
                     )
-                    results[store].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    results[names[(checkout, store)]].append(
+                        json.loads(out.stdout.splitlines()[-1])
+                    )
         finally:
             if postgres is not None:
                 postgres.close()
-    base = stores[0]
-    print(f"{args.rounds} rounds, {args.connects} connects and {args.requests} triggers each")
-    medians = {
-        store: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
-        for store, rows in results.items()
-    }
-    for store in stores:
-        cells = []
-        for key, label in (("connect_us", "connect+subscribe"), ("trigger_us", "trigger")):
-            value = medians[store][key]
-            ratio = value / medians[base][key]
-            spread = [round(r[key], 1) for r in results[store]]
-            cells.append(f"{label} {value:.1f} us ({ratio:.3f}x {base}) {spread}")
-        print(f"{store:9s} " + " | ".join(cells))
+    print(
+        f"{args.rounds} rounds, {args.connects} connects, {args.requests} triggers and "
+        f"{args.fanouts} fan-outs each"
+    )
+    report(results)
     return 0
+
+
+def report(results: dict[str, list[dict[str, float]]]) -> None:
+    """Each set-up's median, the median of its round-by-round ratios to the first set-up (a
+    slow spell of the machine hits both of a round), and every round's figure."""
+    base = next(iter(results))
+    for name, rows in results.items():
+        cells = []
+        for key, label, unit in FIGURES:
+            values = [row[key] for row in rows]
+            bases = [row[key] for row in results[base]]
+            ratios = [a / b for a, b in zip(values, bases, strict=True) if b]
+            paired = statistics.median(ratios) if ratios else float("nan")
+            spread = [round(value, 1) for value in values]
+            cells.append(
+                f"{label} {statistics.median(values):.1f} {unit} ({paired:.3f}x {base}) {spread}"
+            )
+        print(f"{name:9s} " + " | ".join(cells))
 
 
 if __name__ == "__main__":
