@@ -158,6 +158,7 @@ class Topics:
                 self._pubsub = pubsub
                 self.connected.set()
                 delay = 0.1
+                await self._catch_up(pubsub, topics)
                 await self._listen(pubsub)
             except asyncio.CancelledError:
                 await self._close_quietly(pubsub)
@@ -174,6 +175,16 @@ class Topics:
                 await asyncio.wait_for(self._retry_now.wait(), delay)
             self._retry_now.clear()
             delay = min(delay * 2, 2.0)
+
+    async def _catch_up(self, pubsub: PubSub, sent: list[bytes]) -> None:
+        """Wants and drops made while ``sent`` was being subscribed found no connection to
+        tell: subscribe the topics wanted since, unsubscribe the ones dropped since."""
+        late = [topic for topic in self._wanted if topic not in sent]
+        dropped = [topic for topic in sent if topic not in self._wanted and topic != self._home]
+        if late:
+            await pubsub.subscribe(*late)
+        if dropped:
+            await pubsub.unsubscribe(*dropped)
 
     def _connection_remade(self, connection: object) -> None:
         """redis-py reconnected the pub/sub connection by itself (one retry on a broken
