@@ -21,7 +21,7 @@ Per channel ``C`` of app ``A`` (``P`` is the configured prefix, ``N`` a node id)
 - ``gone``  sorted set, departure marks: ``""`` when the channel was vacated, a user id when
   that member was removed, within the webhook vacate delay; the score is when it expires
   (``Adapter.confirm_departures``)
-- ``h``, ``hm`` the channel's stream of recent events and its serial (redis/history.py)
+- ``h``, ``hm`` the channel's stream of recent events and its serial (redis/streams.py)
 - ``c``     the pub/sub topic of its events (a shard channel of the same slot on a cluster)
 
 Per app, base ``P:{A}:``: ``conns`` (hash node -> open connections, ``#`` -> total), ``users``

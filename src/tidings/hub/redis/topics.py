@@ -46,7 +46,7 @@ class Topics:
         on_confirmed: Callable[[bytes], None] = _nothing,
     ) -> None:
         self._redis = redis
-        # Channel history (redis/history.py) holds messages across a reconnect until the
+        # The channel streams (redis/streams.py) hold messages across a reconnect until the
         # stream has filled the gap: told when a connection is remade and a topic confirmed.
         self._on_reconnect = on_reconnect
         self._on_confirmed = on_confirmed
