@@ -158,13 +158,14 @@ async def measure(config_path: str, connects: int, requests: int, fanouts: int) 
     conn = HttpConnection(listener)
     http.set_protocol(conn)
     conn.connection_made(http)  # type: ignore[arg-type]
-    request, before = trigger_request("idle"), transports[0].written
+    request, written = trigger_request("idle"), [t.written for t in transports]
     started = time.process_time()
     for _ in range(fanouts):
         conn.data_received(request)
         await asyncio.sleep(0)
     figures["delivery_ns"] = (time.process_time() - started) / (fanouts * connects) * 1e9
-    assert fanouts == 0 or transports[-1].written > before, "every socket should get the events"
+    got = [t.written > was for t, was in zip(transports, written, strict=True)]
+    assert fanouts == 0 or all(got), "every socket should get the events"
     http.close()
     for transport in transports:
         transport.close()
@@ -242,9 +243,10 @@ def main() -> int:
     stores = args.stores.split(",")
     checkouts = [Path(c).absolute() for c in args.checkouts.split(",") if c] or [ROOT]
     setups = [(c, s) for c in checkouts for s in stores]
+    # A checkout is named by its folder, or by its whole path where two folders share a name.
+    short = len({c.name for c in checkouts}) == len(checkouts)
     names = {
-        setup: setup[1] if len(checkouts) == 1 else f"{setup[1]}@{setup[0].name}"
-        for setup in setups
+        (c, s): s if len(checkouts) == 1 else f"{s}@{c.name if short else c}" for c, s in setups
     }
     postgres = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,7 +267,8 @@ def main() -> int:
                         f"--{n}={v}"
                         for n, v in zip(("connects", "requests", "fanouts"), sizes, strict=True)
                     ]
-                    env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+                    path = [str(checkout / "src"), os.environ.get("PYTHONPATH", "")]
+                    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
                     out = subprocess.run(
                         child, check=True, capture_output=True, text=True, cwd=ROOT, env=env
                     )

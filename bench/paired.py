@@ -35,7 +35,8 @@ def paired_ratios(
     """``(case, metric)`` -> the ratio first/second in each repetition that has both."""
     by_rep: dict[tuple[str, int], dict[str, dict[str, float]]] = defaultdict(dict)
     for result in results:
-        by_rep[(result["case"], result["rep"])][result["target"]] = result["metrics"]
+        # A case that failed has no metrics: it pairs with nothing.
+        by_rep[(result["case"], result["rep"])][result["target"]] = result.get("metrics") or {}
     ratios: dict[tuple[str, str], list[float]] = defaultdict(list)
     for (case, _), targets in sorted(by_rep.items()):
         if first not in targets or second not in targets:

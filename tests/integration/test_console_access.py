@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.metrics import scrape_until
 from tests.support.server import AppSpec, TidingsServer
 
 TOKEN = "console-test-token"  # test fixture credential
@@ -143,3 +144,16 @@ def test_the_event_creator_takes_json_only(make_server: Callable[..., TidingsSer
     headers = {"X-Tidings-Console-Token": TOKEN}
     assert post_event(server, headers, {"channel": "bad name", "event": "e", "data": ""}) == 400
     assert post_event(server, headers, {"channel": "c", "data": ""}) == 400
+
+
+async def test_events_from_the_creator_count_as_published_through_the_api(
+    make_server: Callable[..., TidingsServer],
+) -> None:
+    server = make_server([APP], {"console_token": TOKEN})
+    headers = {"X-Tidings-Console-Token": TOKEN}
+    body = {"channel": "news", "event": "hello", "data": "{}"}
+    assert await asyncio.to_thread(post_event, server, headers, body) == 200
+    published = {"app_id": APP.id, "source": "api"}
+    await scrape_until(
+        server.url, lambda m: m.value("tidings_events_published_total", **published) == 1
+    )

@@ -95,7 +95,7 @@ class AppFigures:
     bytes_received: int = 0
     replies_sent: int = 0  # frames to one socket (acks, errors); broadcasts are the hub's
     reply_bytes_sent: int = 0
-    extra_api_events: int = 0  # a trigger request's events after its first: see api_events()
+    extra_api_events: int = 0  # those not counted with a 200: see api_events()
     client_events: int = 0
     api_rate_limited: int = 0
     client_events_rate_limited: int = 0
@@ -104,8 +104,9 @@ class AppFigures:
     endpoints: dict[str, Endpoint] = field(default_factory=lambda: defaultdict(Endpoint))
 
     def api_events(self) -> int:
-        """Events published through the HTTP API, one per channel: the first of each request
-        is counted with the request's 200 (one bump for both), the rest by ``publish``."""
+        """Events published through the HTTP API (and the console's creator), one per channel:
+        the first of each API request is counted with its 200 (one bump for both), the rest
+        by ``publish``."""
         first = sum(e.answered.value() * e.events_per_answer for e in self.endpoints.values())
         return first + self.extra_api_events
 

@@ -16,6 +16,10 @@ def by_the_loop() -> bool:
     return sys._getframe(2).f_code.co_name == "_run"
 
 
+async def started(tasks: list[asyncio.Task[None]]) -> bool:
+    return bool(tasks)
+
+
 async def subscribers(redis: Redis, topic: bytes, count: int) -> bool:
     return bool((await redis.pubsub_numsub(topic))[0][1] == count)
 
@@ -37,8 +41,7 @@ async def test_a_topic_wanted_while_a_fresh_connection_subscribes_is_heard(redis
     try:
         await topics.want(b"early")
         topics.reconnect()
-        while not wants:
-            await asyncio.sleep(0.01)
+        await soon(lambda: started(wants), "the loop's reconnect")
         await asyncio.wait_for(wants[0], 4.0)  # returns once Redis confirmed the SUBSCRIBE
         assert await redis.publish(b"late", b"hello") == 1
         assert await asyncio.wait_for(heard.get(), 5.0) == (b"late", b"hello")
@@ -60,12 +63,12 @@ async def test_a_topic_dropped_while_a_fresh_connection_subscribes_is_unsubscrib
     try:
         await topics.want(b"gone")
         topics.reconnect()
-        while not drops:
-            await asyncio.sleep(0.01)
+        await soon(lambda: started(drops), "the loop's reconnect")
         await drops[0]
         await asyncio.wait_for(topics.connected.wait(), 5.0)
-        # Our connection is the only subscriber there is: once "gone" has none, it is off.
+        # Our connection is the only subscriber there is: once it is on "home" (the last of
+        # its first SUBSCRIBE), "gone" must be left as well.
+        await soon(lambda: subscribers(redis, b"home", 1), "home subscribed")
         await soon(lambda: subscribers(redis, b"gone", 0), "gone unsubscribed")
-        assert await subscribers(redis, b"home", 1)
     finally:
         await topics.close()

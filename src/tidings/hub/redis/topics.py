@@ -179,10 +179,12 @@ class Topics:
     async def _catch_up(self, pubsub: PubSub, sent: list[bytes]) -> None:
         """Wants and drops made while ``sent`` was being subscribed found no connection to
         tell: subscribe the topics wanted since, unsubscribe the ones dropped since."""
+        # Each list is made right before its command: while one is sent, want() and drop()
+        # find the connection and tell it themselves.
         late = [topic for topic in self._wanted if topic not in sent]
-        dropped = [topic for topic in sent if topic not in self._wanted and topic != self._home]
         if late:
             await pubsub.subscribe(*late)
+        dropped = [topic for topic in sent if topic not in self._wanted and topic != self._home]
         if dropped:
             await pubsub.unsubscribe(*dropped)
 

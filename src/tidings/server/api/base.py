@@ -145,7 +145,8 @@ class Endpoint(ABC):
         Two clock reads and a histogram update cost more than 1 µs per request in place (about
         5% of a trigger), so the latency histogram holds a sample: every request while they
         come slower than one per TIMED_EVERY per endpoint, about 1/TIMED_EVERY a second when
-        faster. A timer only runs while requests come: an idle server has none."""
+        faster. The apps of an endpoint share it (which app a request is for is known only
+        later). A timer only runs while requests come: an idle server has none."""
         self.time_next = False
         asyncio.get_running_loop().call_later(TIMED_EVERY, setattr, self, "time_next", True)
         return perf_counter()

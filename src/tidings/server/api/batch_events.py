@@ -33,7 +33,7 @@ class TriggerBatch(Endpoint):
                 raise ApiError(error.status, f"batch[{index}]: {error.message}") from None
         if app.max_backend_events_per_sec >= 0:
             await self.limit(app, "backend", len(triggers), app.max_backend_events_per_sec)
-        await publish(self.ctx, app, triggers)
+        await publish(self.ctx, app, triggers, first_counted=True)
         if not any(trigger.info for trigger in triggers):
             return NOTHING
         results = []

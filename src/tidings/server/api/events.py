@@ -18,7 +18,7 @@ class TriggerEvent(Endpoint):
         trigger = parse_trigger(app, request.json())
         if app.max_backend_events_per_sec >= 0:
             await self.limit(app, "backend", len(trigger.channels), app.max_backend_events_per_sec)
-        await publish(self.ctx, app, [trigger])
+        await publish(self.ctx, app, [trigger], first_counted=True)
         if trigger.info:
             return {"channels": await channel_info(self.ctx, app, trigger)}
         return NOTHING

@@ -100,8 +100,11 @@ def _info(raw: object) -> tuple[str, ...]:
     return attributes
 
 
-async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
-    """Publish every event of a request in one go (one Redis round trip on a cluster)."""
+async def publish(ctx: Context, app: App, triggers: list[Trigger], *, first_counted: bool) -> None:
+    """Publish every event of a request in one go (one Redis round trip on a cluster).
+
+    ``first_counted``: the caller is an API endpoint, whose 200 counts the request's first
+    event (``AppFigures.api_events``); only the others are counted here."""
     adapter = ctx.adapter
     outgoing: list[Outgoing] = []
     events = 0
@@ -118,8 +121,9 @@ async def publish(ctx: Context, app: App, triggers: list[Trigger]) -> None:
         await adapter.publish_many(app.id, await _publish_history(ctx, app, outgoing))
     else:
         await adapter.publish_many(app.id, outgoing)
-    if events != 1:  # a request's first event is counted with its 200 (AppFigures.api_events)
-        ctx.figures.app(app.id).extra_api_events += events - 1
+    uncounted = events - 1 if first_counted else events
+    if uncounted:
+        ctx.figures.app(app.id).extra_api_events += uncounted
     for channel, payload, _ in outgoing:
         if channel_type(channel).cached:
             await adapter.cache_set(app.id, channel, payload, app.cache_ttl)

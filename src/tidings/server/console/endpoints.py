@@ -140,5 +140,5 @@ class CreateConsoleEvent(ConsoleEndpoint):
         if "data" not in body:
             del item["data"]
         trigger = parse_trigger(app, item, single_channel=True)
-        await publish(self.ctx, app, [trigger])
+        await publish(self.ctx, app, [trigger], first_counted=False)  # no api.base Endpoint
         return json_response({"channel": trigger.channels[0], "event": trigger.name})

@@ -129,7 +129,8 @@ def _api(ctx: Context) -> Iterator[Metric]:
     durations = HistogramMetricFamily(
         "tidings_http_request_duration_seconds",
         "Time to answer an API request, timed for a sample: every request while they come "
-        "slower than one per 10 ms (per endpoint and process), about 100 a second when faster",
+        "slower than one per 10 ms (per endpoint, all apps together, and process), about 100 "
+        "a second when faster",
         labels=["app_id", "endpoint"],
     )
     for app_id, figures in _apps(ctx).items():

@@ -62,8 +62,11 @@ async def test_the_first_request_is_timed_and_the_next_only_once_the_interval_is
     await events(trigger(), MATCH)  # in the same loop turn: no timer has run
     assert latency.count == 1 and latency.total > 0
 
-    while not events.time_next:  # the timer that asks for the next sample
-        await asyncio.sleep(0.001)
+    async def next_sample_due() -> None:  # the timer that asks for the next sample
+        while not events.time_next:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(next_sample_due(), 5)
     refused = trigger()
     refused.query_string = "auth_key=nobody"
     assert (await events(refused, MATCH)).status == 401
