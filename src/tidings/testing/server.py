@@ -24,6 +24,7 @@ from tidings.eventloop import run_async
 from tidings.events import PublishObserver
 from tidings.net.listener import Listener
 from tidings.server.app import Application
+from tidings.server.runner import limits_for
 from tidings.testing.state import (
     APP_ID,
     APP_KEY,
@@ -31,7 +32,6 @@ from tidings.testing.state import (
     State,
     Switch,
     app_settings,
-    limits,
     server_settings,
 )
 
@@ -220,7 +220,7 @@ class TidingsServer:
             app_settings(self._app_values), server_settings(self._server_values)
         )
         self._switch = Switch(Application(state.ctx))
-        self._listener = Listener(self._switch, limits(state.ctx.config.server))
+        self._listener = Listener(self._switch, limits_for(state.ctx.config.server))
         await self._listener.start(sock)
         self._state = state
         ready.set()

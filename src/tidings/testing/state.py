@@ -19,8 +19,7 @@ from tidings.apps import App, ChangeListener, WebhookTarget
 from tidings.config import Config, ConfigError, ServerSettings, build_app, load
 from tidings.events import PublishObserver
 from tidings.net.http import Request, Response, Socket, SocketHandler
-from tidings.net.listener import Limits, Listener
-from tidings.server.api.base import MAX_BODY_BYTES
+from tidings.net.listener import Listener
 from tidings.server.app import Application, build_context
 from tidings.server.context import Context
 from tidings.server.keepalive import run_sweeper
@@ -76,17 +75,6 @@ def server_settings(values: Mapping[str, Any]) -> ServerSettings:
                 f"tidings.testing: '{name}' is fixed (127.0.0.1, a free port, memory)"
             )
     return load(env={}, overrides={**TEST_SERVER_SETTINGS, **values}).server
-
-
-def limits(settings: ServerSettings) -> Limits:
-    """The listener's bounds, as ``tidings serve`` sets them."""
-    return Limits(
-        max_header_bytes=settings.max_header_bytes,
-        max_body_bytes=MAX_BODY_BYTES,
-        max_message_bytes=settings.max_frame_bytes,
-        request_timeout=settings.request_timeout,
-        keepalive_timeout=settings.keepalive_timeout,
-    )
 
 
 def _unwatch() -> None:
