@@ -158,7 +158,7 @@ class Topics:
                 self._pubsub = pubsub
                 self.connected.set()
                 delay = 0.1
-                await self._catch_up(pubsub, topics)
+                await self._reconcile(pubsub, set(topics))
                 await self._listen(pubsub)
             except asyncio.CancelledError:
                 await self._close_quietly(pubsub)
@@ -176,7 +176,7 @@ class Topics:
             self._retry_now.clear()
             delay = min(delay * 2, 2.0)
 
-    async def _catch_up(self, pubsub: PubSub, sent: list[bytes]) -> None:
+    async def _reconcile(self, pubsub: PubSub, sent: set[bytes]) -> None:
         """Wants and drops made while ``sent`` was being subscribed found no connection to
         tell: subscribe the topics wanted since, unsubscribe the ones dropped since."""
         # Each list is made right before its command: while one is sent, want() and drop()
